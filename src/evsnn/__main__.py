@@ -1,0 +1,3 @@
+from evsnn.cli import main
+
+raise SystemExit(main())
