@@ -1,0 +1,13 @@
+"""Rule `gesture_table`: DVS128 Gesture results over all configured runs (CSV + Markdown)."""
+from evsnn.tables import gesture_table, write_table
+from evsnn.util import setup_logging
+
+setup_logging(snakemake.log[0])  # noqa: F821
+p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+runs = {m: {"summary": s, "metrics": e, "config": p.configs[m]} for m, s, e in zip(p.models, i.summaries, i.metrics)}
+df = gesture_table(runs)
+write_table(df, o.csv, o.md, "DVS128 Gesture: test accuracy (%)", notes=[
+    "test_acc_val_selected: test accuracy of the epoch with the best validation accuracy (PLIF paper accuracy-B)",
+    "test_acc_max: maximum test accuracy over all epochs (PLIF paper accuracy-A)",
+    "published (real data, PLIF, T=20): 97.57 % accuracy-A, 96.53 % accuracy-B (Fang et al. ICCV 2021)",
+])

@@ -1,0 +1,176 @@
+"""Configuration loading and validation.
+
+The schema (workflow/schemas/config.schema.yaml) defines keys, types, allowed values and defaults;
+``validate_config`` fills the defaults and turns the first problem into one sentence that names the key
+and what is allowed. Cross references (a model's frames, a frame cache's dataset, a model's architecture)
+are checked here too, so a bad config stops before any job runs.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from evsnn.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _extend_with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultFilling = _extend_with_defaults(jsonschema.Draft7Validator)
+
+
+def load_schema(path: str | Path | None = None) -> dict:
+    """The schema with its local ``#/definitions/...`` references inlined (so defaults fill everywhere)."""
+    with open(path or SCHEMA_PATH) as fh:
+        schema = yaml.safe_load(fh)
+    defs = schema.get("definitions", {})
+
+    def inline(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/definitions/"):
+                merged = {**inline(defs[ref.rsplit("/", 1)[1]]), **{k: v for k, v in node.items() if k != "$ref"}}
+                return merged
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    out = inline({k: v for k, v in schema.items() if k != "definitions"})
+    return out
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _allowed_keys(schema: dict, error: jsonschema.ValidationError) -> list[str]:
+    sub = error.schema
+    return sorted(sub.get("properties", {}))
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    key = _key(error.absolute_path)
+    v = error.validator
+    if v == "additionalProperties" and error.validator_value is False:
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        bad = extra[0] if extra else "?"
+        full = f"{key}.{bad}" if error.absolute_path else bad
+        hint = difflib.get_close_matches(bad, allowed, n=1)
+        did = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"unknown config key '{full}'{did}; allowed keys here: {', '.join(allowed)}"
+    if v == "enum":
+        return f"config key '{key}' is {error.instance!r}; allowed values: {', '.join(map(repr, error.validator_value))}"
+    if v == "required":
+        return f"config key '{key}' is missing a required entry: {error.message.split(' ')[0]}"
+    if v == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return f"config key '{key}' is {error.instance!r}; it must be of type {want}"
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"config key '{key}' is {error.instance!r}; {error.message.split(' is ', 1)[-1]}"
+    if v == "pattern" or v == "propertyNames":
+        return f"config key '{key}': name {error.instance!r} may use only letters, digits and '_'"
+    return f"config key '{key}': {error.message}"
+
+
+def validate_config(config: dict, schema_path: str | Path | None = None) -> dict:
+    """Validate ``config`` against the schema, fill defaults, check cross references; returns a new dict."""
+    cfg = copy.deepcopy(dict(config))
+    schema = load_schema(schema_path)
+    validator = _DefaultFilling(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # the deepest error under the first offending key is the most specific one
+        raise ConfigError(_message(_most_specific(errors)))
+    _check_references(cfg)
+    return cfg
+
+
+def _most_specific(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    best = errors[0]
+    for e in errors:
+        if list(e.absolute_path)[: len(best.absolute_path)] == list(best.absolute_path) and len(e.absolute_path) > len(best.absolute_path):
+            best = e
+    # an error inside a oneOf/anyOf has context; prefer its deepest child
+    while best.context:
+        best = max(best.context, key=lambda e: len(e.absolute_path))
+    return best
+
+
+def _check_references(cfg: dict) -> None:
+    from evsnn.models import available_archs
+
+    datasets, frames, models = cfg["datasets"], cfg["frames"], cfg["models"]
+    for name, ds in datasets.items():
+        if ds["source"] == "local" and not ds.get("path"):
+            raise ConfigError(f"config key 'datasets.{name}.path' is required when source is 'local' (the folder holding the extracted data)")
+        if ds.get("md5") and not ds.get("urls"):
+            raise ConfigError(f"config key 'datasets.{name}.md5' overrides the published checksum and is allowed only together with 'urls'")
+    for name, fr in frames.items():
+        if fr["dataset"] not in datasets:
+            raise ConfigError(f"config key 'frames.{name}.dataset' names {fr['dataset']!r}, which is not a dataset of this config; defined datasets: {', '.join(sorted(datasets))}")
+    for name, m in models.items():
+        if m["frames"] not in frames:
+            raise ConfigError(f"config key 'models.{name}.frames' names {m['frames']!r}, which is not a frames entry of this config; defined frames: {', '.join(sorted(frames))}")
+        archs = available_archs(m["task"])
+        if m["arch"] not in archs:
+            raise ConfigError(f"config key 'models.{name}.arch' is {m['arch']!r}; architectures of task {m['task']!r}: {', '.join(sorted(archs))}")
+        from evsnn.models import check_net_kwargs
+
+        problem = check_net_kwargs(m["arch"], m.get("net", {}))
+        if problem:
+            raise ConfigError(f"config key 'models.{name}.net': {problem}")
+        if m["train"].get("device") == "cuda":
+            pass  # checked at run time: the config may be written on a laptop for a GPU cluster
+
+
+def load_config(path: str | Path, overrides: dict | None = None, schema_path: str | Path | None = None) -> dict:
+    """Read a YAML config file (plus overrides) and validate it."""
+    try:
+        with open(path) as fh:
+            cfg = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if overrides:
+        cfg = deep_update(cfg, overrides)
+    return validate_config(cfg, schema_path)
+
+
+def deep_update(base: dict, other: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in other.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_update(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def jsonable(obj: Any) -> Any:
+    """A canonical, JSON-serialisable copy (for params and fingerprints)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj

@@ -1,0 +1,137 @@
+"""Frame caches on disk (one HDF5 file per split) and the torch datasets that read them.
+
+Layout of a cache file::
+
+    /frames   (N, T, C, H, W) uint16   event counts, chunked one sample per chunk, lzf-compressed
+    /labels   (N,) int64               class index (0-based)
+    /trial    (N,) int32               index into /trials
+    /trials   (K,) str                 source recording of each sample (e.g. user24_led.aedat)
+    /window   (N, 2) int64             [start, end) of the label window in µs
+    attrs: every parameter that made the file (T, split_by, downsample, H, W, dataset, source digest, evsnn version)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from evsnn.errors import FormatError
+
+
+class FrameCacheWriter:
+    """Append samples to an HDF5 frame cache; used inside ``atomic_path`` so partial files never survive."""
+
+    def __init__(self, path: str | os.PathLike, frame_shape: tuple[int, ...], attrs: dict, dtype=np.uint16):
+        self.h5 = h5py.File(path, "w")
+        self.frame_shape = tuple(frame_shape)
+        self.dtype = np.dtype(dtype)
+        self.frames = self.h5.create_dataset("frames", shape=(0, *frame_shape), maxshape=(None, *frame_shape),
+                                             dtype=self.dtype, chunks=(1, *frame_shape), compression="lzf")
+        self.labels = []
+        self.trial = []
+        self.window = []
+        self.trials: list[str] = []
+        self._trial_index: dict[str, int] = {}
+        for k, v in attrs.items():
+            self.h5.attrs[k] = v
+
+    def add(self, frames: np.ndarray, label: int, trial: str, window: tuple[int, int]) -> None:
+        n = self.frames.shape[0]
+        self.frames.resize(n + 1, axis=0)
+        info = np.iinfo(self.dtype) if self.dtype.kind in "iu" else None
+        if info is not None:
+            frames = np.clip(frames, info.min, info.max)
+        self.frames[n] = frames.astype(self.dtype, copy=False)
+        self.labels.append(int(label))
+        if trial not in self._trial_index:
+            self._trial_index[trial] = len(self.trials)
+            self.trials.append(trial)
+        self.trial.append(self._trial_index[trial])
+        self.window.append(window)
+
+    def close(self) -> None:
+        self.h5.create_dataset("labels", data=np.asarray(self.labels, dtype=np.int64))
+        self.h5.create_dataset("trial", data=np.asarray(self.trial, dtype=np.int32))
+        self.h5.create_dataset("trials", data=np.asarray(self.trials, dtype=object), dtype=h5py.string_dtype())
+        self.h5.create_dataset("window", data=np.asarray(self.window, dtype=np.int64).reshape(-1, 2))
+        self.h5.attrs["n_samples"] = len(self.labels)
+        self.h5.close()
+
+
+def read_cache_attrs(path: str | os.PathLike) -> dict:
+    with _open(path) as h5:
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()}
+
+
+def _open(path):
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise FormatError(path, None, f"cannot be opened as an HDF5 frame cache ({exc})") from None
+
+
+class FrameCacheDataset(Dataset):
+    """Samples of a frame cache as (float32 tensor [T, C, H, W], label); the file is opened lazily per worker."""
+
+    def __init__(self, path: str | os.PathLike, indices=None):
+        self.path = str(path)
+        with _open(self.path) as h5:
+            for key in ("frames", "labels"):
+                if key not in h5:
+                    raise FormatError(self.path, None, f"is not a frame cache (dataset /{key} missing)")
+            self.labels = h5["labels"][:]
+            self.frame_shape = tuple(h5["frames"].shape[1:])
+            self.attrs = {k: h5.attrs[k] for k in h5.attrs}
+            self.trials = [t.decode() if isinstance(t, bytes) else t for t in h5["trials"][:]]
+            self.trial = h5["trial"][:]
+        self.indices = np.arange(len(self.labels)) if indices is None else np.asarray(indices)
+        self._h5 = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        if self._h5 is None:
+            self._h5 = h5py.File(self.path, "r")
+        j = int(self.indices[i])
+        x = torch.from_numpy(self._h5["frames"][j].astype(np.float32))
+        return x, int(self.labels[j])
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_h5"] = None
+        return state
+
+    def subset(self, indices) -> "FrameCacheDataset":
+        out = FrameCacheDataset.__new__(FrameCacheDataset)
+        out.__dict__.update(self.__getstate__())
+        out.indices = self.indices[np.asarray(indices, dtype=np.int64)]
+        return out
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.attrs.get("n_classes", int(self.labels.max()) + 1))
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (train, val) keeping class proportions; ``fraction`` of each class goes to val."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        k = int(round(len(idx) * fraction))
+        if fraction > 0 and len(idx) > 1:
+            k = max(k, 1)
+        val.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val)) if val else np.array([], dtype=np.int64)
+
+
+def time_major(batch: torch.Tensor) -> torch.Tensor:
+    """[N, T, ...] -> [T, N, ...], the layout of spikingjelly's multi-step mode."""
+    return batch.transpose(0, 1).contiguous()

@@ -1,0 +1,61 @@
+"""Figures (matplotlib, Agg backend), written atomically as PNG."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from evsnn.util import atomic_path  # noqa: E402
+
+
+def _save(fig, path):
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def plot_confusion(cm, class_names, path, title="Confusion matrix (test)"):
+    cm = np.asarray(cm, dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), class_names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), class_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
+    _save(fig, path)
+
+
+def plot_training_curves(metrics_csv, path, title="", best_epoch=None):
+    df = pd.read_csv(metrics_csv)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for col, style in (("train_loss", "-"), ("val_loss", "--"), ("test_loss", ":")):
+        if col in df and df[col].notna().any():
+            a1.plot(df["epoch"], df[col], style, label=col.replace("_loss", ""))
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("loss")
+    a1.legend()
+    a1.grid(alpha=0.3)
+    for col, style in (("train_acc", "-"), ("val_acc", "--"), ("test_acc", ":")):
+        if col in df and df[col].notna().any():
+            a2.plot(df["epoch"], 100 * df[col], style, label=col.replace("_acc", ""))
+    if best_epoch is not None and best_epoch >= 0:
+        a2.axvline(best_epoch, color="grey", lw=0.8, ls="--", label="selected (best val)")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy (%)")
+    a2.set_ylim(0, 100)
+    a2.legend()
+    a2.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)

@@ -1,0 +1,50 @@
+"""Results tables aggregated over all configured runs (CSV + Markdown)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from evsnn.util import atomic_path
+
+
+def gesture_table(runs: dict[str, dict]) -> pd.DataFrame:
+    """``runs``: model name -> {"summary": path, "metrics": path, "config": model config dict}."""
+    rows = []
+    for name, r in runs.items():
+        summary = json.loads(open(r["summary"]).read())
+        metrics = json.loads(open(r["metrics"]).read())
+        cfg = r["config"]
+        frames = summary.get("frames", {})
+        rows.append({
+            "model": name,
+            "arch": summary["arch"],
+            "neuron": cfg.get("net", {}).get("neuron", "plif"),
+            "T": frames.get("T"),
+            "input": "x".join(map(str, summary["in_shape"])),
+            "parameters": summary["parameters"],
+            "epochs": summary["epochs"],
+            "test_acc_val_selected": round(100 * summary["test_acc_at_best_val"], 2),
+            "test_acc_max": round(100 * summary["test_acc_max"], 2),
+            "test_acc_eval": round(100 * metrics["accuracy"], 2),
+            "balanced_acc": round(100 * metrics["balanced_accuracy"], 2),
+            "chance": round(100 * metrics["chance_accuracy"], 2),
+            "n_test": metrics["n_samples"],
+            "train_minutes": round(summary["train_seconds"] / 60, 2),
+        })
+    return pd.DataFrame(rows)
+
+
+def write_table(df: pd.DataFrame, csv_path: str, md_path: str, title: str, notes: list[str] | None = None) -> None:
+    with atomic_path(csv_path) as tmp:
+        df.to_csv(tmp, index=False)
+    lines = [f"# {title}", ""]
+    cols = list(df.columns)
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
+    with atomic_path(md_path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")

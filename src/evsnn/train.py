@@ -1,0 +1,283 @@
+"""The one training loop of evsnn (every task, every framework that is a torch.nn.Module).
+
+- optimiser Adam/SGD, cosine annealing or step LR, AMP on CUDA;
+- a validation split carved (stratified, seeded) from the training data for model selection; the test split
+  is evaluated every epoch too, so both numbers the PLIF paper reports are available: the test accuracy of the
+  validation-selected epoch ("accuracy-B") and the maximum test accuracy over training ("accuracy-A");
+- a checkpoint after every epoch (model, optimiser, scheduler, scaler, RNG states, history); a rerun after a
+  kill resumes from it and ends with the same metrics as an uninterrupted run with the same seed;
+- metrics per epoch to CSV and TensorBoard, tqdm progress, NaN loss stops training with a clear message.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from evsnn.data import FrameCacheDataset, stratified_split, time_major
+from evsnn.errors import ConfigError, TrainingError
+from evsnn.models import build_model, count_parameters
+from evsnn.tasks import make_task
+from evsnn.util import atomic_path, params_digest, seed_everything, write_json
+
+log = logging.getLogger("evsnn.train")
+
+METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds"]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available here; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
+    if cfg["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+
+
+def make_scheduler(opt, cfg: dict):
+    if cfg["scheduler"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.get("T_max") or cfg["epochs"])
+    if cfg["scheduler"] == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg["step_size"], gamma=cfg["gamma"])
+    return None
+
+
+@dataclass
+class RunSpec:
+    """Everything a training run depends on (its digest guards checkpoint reuse)."""
+
+    task: str
+    arch: str
+    net: dict
+    train: dict
+    code: str = ""  # fingerprint of the source modules (from the workflow)
+    extra: dict = field(default_factory=dict)
+
+    def digest(self) -> str:
+        return params_digest({"task": self.task, "arch": self.arch, "net": self.net, "train": self.train,
+                              "code": self.code, "extra": self.extra})
+
+
+def _loader(ds, batch_size, shuffle, seed, num_workers, device):
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", drop_last=False)
+
+
+def run_epoch(model, loader, task, device, optimizer=None, scaler=None, amp=False, desc="", epoch=0):
+    """One pass; trains when ``optimizer`` is given. Returns mean loss and mean metrics."""
+    train = optimizer is not None
+    model.train(train)
+    totals: dict[str, float] = {}
+    loss_sum, n = 0.0, 0
+    bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0)
+    for step, (x, y) in enumerate(bar):
+        x = time_major(x.to(device, non_blocking=True))
+        y = y.to(device, non_blocking=True)
+        with torch.set_grad_enabled(train), torch.autocast(device.type, enabled=amp):
+            out = model(x)
+            loss = task.loss(out, y)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss became {loss.item()} in epoch {epoch} at batch {step} ({desc}); "
+                                "training stopped without writing a model (lower train.lr or check the inputs)")
+        if train:
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                # spiking nets hide NaN weights (a NaN membrane never crosses threshold: the loss stays finite),
+                # so the gradient norm is checked too
+                gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+                if not torch.isfinite(gnorm):
+                    raise TrainingError(f"gradient norm became {gnorm.item()} in epoch {epoch} at batch {step} ({desc}); "
+                                        "training stopped without writing a model (lower train.lr or check the inputs)")
+                optimizer.step()
+        b = y.shape[0]
+        loss_sum += float(loss.detach()) * b
+        n += b
+        for k, v in task.batch_stats(out.detach(), y).items():
+            totals[k] = totals.get(k, 0.0) + v
+        bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+    if n == 0:
+        return {"loss": float("nan"), **{k: float("nan") for k in ("acc",)}}
+    return {"loss": loss_sum / n, **{k: v / n for k, v in totals.items()}}
+
+
+def _rng_state():
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def _set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_checkpoint(path: Path, payload: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Checkpoints hold only tensors, numbers, strings and numpy RNG state: loaded with weights_only=True."""
+    with torch.serialization.safe_globals([np.core.multiarray._reconstruct, np.ndarray, np.dtype,
+                                           type(np.dtype("uint32")), np.random.RandomState]):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_metrics: str, out_summary: str,
+        checkpoint: str, tensorboard_dir: str | None = None, stop_after_epochs: int | None = None) -> dict:
+    """Train ``spec`` on ``train_cache``; write the best-validation model, per-epoch metrics and a summary.
+
+    ``stop_after_epochs`` ends the process early (used by tests to simulate a kill between epochs).
+    """
+    cfg = spec.train
+    torch.set_num_threads(cfg.get("threads", 2))
+    device = resolve_device(cfg["device"])
+    amp = bool(cfg["amp"]) and device.type == "cuda"
+    seed_everything(cfg["seed"])
+
+    full = FrameCacheDataset(train_cache)
+    test = FrameCacheDataset(test_cache)
+    tr_idx, va_idx = stratified_split(full.labels, cfg["val_fraction"], cfg["seed"])
+    train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
+    n_classes = int(full.attrs.get("n_classes", max(full.labels.max(), test.labels.max()) + 1))
+    task = make_task(spec.task, n_classes=n_classes, loss=cfg["loss"])
+    in_shape = full.frame_shape[1:]
+    model = build_model(spec.arch, spec.net, in_shape=in_shape, n_classes=n_classes).to(device)
+    n_params = count_parameters(model)
+    opt = make_optimizer(model.parameters(), cfg)
+    sched = make_scheduler(opt, cfg)
+    scaler = torch.amp.GradScaler("cuda") if amp else None
+    log.info("model %s (%s): %d parameters; train %d / val %d / test %d samples; device %s, amp %s",
+             spec.arch, spec.task, n_params, len(train_ds), len(val_ds), len(test), device, amp)
+
+    digest = spec.digest()
+    history: list[dict] = []
+    best = {"epoch": -1, "val": None, "state": None}
+    start_epoch = 0
+    ckpt_path = Path(checkpoint)
+    if ckpt_path.exists():
+        try:
+            ck = load_checkpoint(ckpt_path)
+        except Exception as exc:  # noqa: BLE001 - a corrupt checkpoint is discarded, not fatal
+            log.warning("ignoring unreadable checkpoint %s (%s)", ckpt_path, exc)
+            ck = None
+        if ck is not None and ck.get("digest") == digest:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            if sched is not None and ck.get("scheduler"):
+                sched.load_state_dict(ck["scheduler"])
+            if scaler is not None and ck.get("scaler"):
+                scaler.load_state_dict(ck["scaler"])
+            _set_rng_state(ck["rng"])
+            history = list(ck["history"])
+            best = {"epoch": ck["best_epoch"], "val": ck["best_val"], "state": ck["best_state"]}
+            start_epoch = ck["epoch"] + 1
+            log.info("resuming from %s after epoch %d", ckpt_path, ck["epoch"])
+        elif ck is not None:
+            log.info("checkpoint %s belongs to other settings; starting from scratch", ckpt_path)
+
+    writer = None
+    if tensorboard_dir:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(tensorboard_dir, purge_step=start_epoch)
+
+    for epoch in range(start_epoch, cfg["epochs"]):
+        t0 = time.time()
+        lr = opt.param_groups[0]["lr"]
+        loader = _loader(train_ds, cfg["batch_size"], True, cfg["seed"] * 1000 + epoch, cfg["num_workers"], device)
+        tr = run_epoch(model, loader, task, device, opt, scaler, amp, desc=f"epoch {epoch} train", epoch=epoch)
+        if sched is not None:
+            sched.step()
+        with torch.no_grad():
+            va = run_epoch(model, _loader(val_ds, cfg["batch_size"], False, 0, cfg["num_workers"], device), task,
+                           device, amp=amp, desc=f"epoch {epoch} val", epoch=epoch) if len(val_ds) else {"loss": math.nan, "acc": math.nan}
+            te = run_epoch(model, _loader(test, cfg["batch_size"], False, 0, cfg["num_workers"], device), task,
+                           device, amp=amp, desc=f"epoch {epoch} test", epoch=epoch)
+        row = {"epoch": epoch, "lr": lr, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": va["loss"],
+               "val_acc": va["acc"], "test_loss": te["loss"], "test_acc": te["acc"], "seconds": time.time() - t0}
+        history.append(row)
+        sel = va["acc"] if len(val_ds) else tr["acc"]
+        if best["val"] is None or sel > best["val"]:
+            best = {"epoch": epoch, "val": sel, "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        log.info("epoch %d: train loss %.4f acc %.3f | val acc %.3f | test acc %.3f | %.1fs",
+                 epoch, tr["loss"], tr["acc"], va["acc"], te["acc"], row["seconds"])
+        if writer is not None:
+            for k in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr"):
+                writer.add_scalar(k.replace("_", "/", 1), row[k], epoch)
+            writer.flush()
+        _save_checkpoint(ckpt_path, {
+            "digest": digest, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else {}, "scaler": scaler.state_dict() if scaler else {},
+            "rng": _rng_state(), "history": history, "best_epoch": best["epoch"], "best_val": best["val"],
+            "best_state": best["state"],
+        })
+        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < cfg["epochs"]:
+            log.info("stopping early after epoch %d as requested", epoch)
+            if writer is not None:
+                writer.close()
+            return {"stopped_early": True, "epoch": epoch}
+    if writer is not None:
+        writer.close()
+
+    best_row = history[best["epoch"]]
+    summary = {
+        "arch": spec.arch, "task": spec.task, "parameters": n_params, "epochs": cfg["epochs"],
+        "best_epoch": best["epoch"], "val_acc_best": best_row["val_acc"],
+        "test_acc_at_best_val": best_row["test_acc"],  # accuracy-B of the PLIF paper
+        "test_acc_max": max(r["test_acc"] for r in history),  # accuracy-A
+        "test_acc_last": history[-1]["test_acc"],
+        "train_seconds": sum(r["seconds"] for r in history),
+        "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test), "n_classes": n_classes,
+        "in_shape": list(in_shape), "frames": {k: _plain(v) for k, v in full.attrs.items()},
+        "device": str(device), "amp": amp, "digest": digest,
+    }
+    with atomic_path(out_metrics) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
+            w.writeheader()
+            w.writerows(history)
+    with atomic_path(out_model) as tmp:
+        torch.save({"arch": spec.arch, "task": spec.task, "net": spec.net, "in_shape": list(in_shape),
+                    "n_classes": n_classes, "state_dict": best["state"], "epoch": best["epoch"]}, tmp)
+    write_json(out_summary, summary)
+    return summary
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        return v.item()
+    if isinstance(v, bytes):
+        return v.decode()
+    return v
+
+
+def load_model(path: str | os.PathLike, device="cpu"):
+    """Rebuild a trained model from ``model.pt`` (weights_only load)."""
+    blob = torch.load(path, map_location=device, weights_only=True)
+    model = build_model(blob["arch"], blob["net"], in_shape=tuple(blob["in_shape"]), n_classes=blob["n_classes"])
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    return model, blob

@@ -1,0 +1,31 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture
+def make_cache(tmp_path):
+    """Write a small learnable frame cache: class c has its events in quadrant/stripe c."""
+    from evsnn.data import FrameCacheWriter
+
+    def _make(name="train.h5", n_per_class=12, n_classes=4, T=4, H=16, W=16, seed=0, noise=0.2):
+        rng = np.random.default_rng(seed)
+        path = tmp_path / name
+        w = FrameCacheWriter(path, (T, 2, H, W), {"T": T, "n_classes": n_classes, "H": H, "W": W})
+        for c in range(n_classes):
+            for i in range(n_per_class):
+                fr = (rng.random((T, 2, H, W)) < noise).astype(np.uint16)
+                rows = slice(c * H // n_classes, (c + 1) * H // n_classes)
+                fr[:, c % 2, rows, :] += rng.poisson(2.0, size=(T, H // n_classes, W)).astype(np.uint16)
+                w.add(fr, c, f"trial{i % 3}.aedat", (i * 10, i * 10 + 10))
+        w.close()
+        return path
+
+    return _make

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from evsnn.errors import TrainingError
+from evsnn.evaluate import classification_metrics, confusion_matrix, evaluate_classifier
+from evsnn.models import build_model, count_parameters
+from evsnn.train import RunSpec, fit, load_checkpoint, load_model
+
+NET = {"channels": 8, "n_conv": 2, "neuron": "plif", "fc_hidden": 32, "dropout": 0.2, "voters": 4}
+
+
+def spec(**train):
+    cfg = {"epochs": 6, "batch_size": 8, "optimizer": "adam", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0,
+           "scheduler": "cosine", "T_max": None, "step_size": 30, "gamma": 0.1, "loss": "mse", "val_fraction": 0.2,
+           "seed": 3, "device": "cpu", "amp": True, "num_workers": 0, "threads": 1}
+    cfg.update(train)
+    return RunSpec(task="gesture", arch="plif_net", net=dict(NET), train=cfg, code="test")
+
+
+def run(tmp_path, cache_train, cache_test, sp, tag="a", **kw):
+    d = tmp_path / tag
+    d.mkdir(exist_ok=True)
+    out = dict(out_model=str(d / "model.pt"), out_metrics=str(d / "metrics.csv"), out_summary=str(d / "summary.json"),
+               checkpoint=str(d / "checkpoint.pt"))
+    res = fit(sp, str(cache_train), str(cache_test), tensorboard_dir=str(d / "tb"), **out, **kw)
+    return res, out
+
+
+def test_paper_network_size():
+    m = build_model("plif_net", {}, in_shape=(2, 128, 128), n_classes=11)
+    # {c128k3s1-BN-PLIF-MPk2s2}*5-DP-FC512-PLIF-DP-FC110-PLIF: conv 2304 + 4*147456, BN 5*256, FC 2048*512+512,
+    # 512*110+110, 7 PLIF time constants
+    assert count_parameters(m) == 2304 + 4 * 147456 + 5 * 256 + 2048 * 512 + 512 + 512 * 110 + 110 + 7
+    out = build_model("plif_net", {"channels": 8, "n_conv": 2}, in_shape=(2, 16, 16), n_classes=11)(torch.rand(3, 2, 2, 16, 16))
+    assert out.shape == (2, 11) and float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_training_learns_and_writes_outputs(tmp_path, make_cache):
+    tr, te = make_cache("train.h5", n_per_class=16), make_cache("test.h5", n_per_class=6, seed=1)
+    summary, out = run(tmp_path, tr, te, spec(epochs=15, scheduler="none"))
+    assert summary["test_acc_max"] >= summary["test_acc_at_best_val"] > 0.6  # chance = 0.25
+    df = pd.read_csv(out["out_metrics"])
+    assert list(df["epoch"]) == list(range(15)) and df["train_loss"].iloc[-1] < df["train_loss"].iloc[0]
+    assert (tmp_path / "a" / "tb").is_dir() and any((tmp_path / "a" / "tb").iterdir())
+    model, blob = load_model(out["out_model"])
+    assert blob["epoch"] == summary["best_epoch"]
+    metrics = evaluate_classifier(out["out_model"], str(te), str(tmp_path / "m.json"), str(tmp_path / "p.csv"))
+    assert metrics["accuracy"] == pytest.approx(summary["test_acc_at_best_val"])
+    assert json.loads((tmp_path / "m.json").read_text())["n_samples"] == 24
+
+
+def test_resume_after_kill_gives_same_result(tmp_path, make_cache):
+    tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
+    full, out_full = run(tmp_path, tr, te, spec(epochs=4), tag="full")
+    part, out = run(tmp_path, tr, te, spec(epochs=4), tag="resumed", stop_after_epochs=2)
+    assert part["stopped_early"] and not (tmp_path / "resumed" / "model.pt").exists()
+    assert load_checkpoint(out["checkpoint"])["epoch"] == 1
+    resumed, _ = run(tmp_path, tr, te, spec(epochs=4), tag="resumed")
+    a, b = pd.read_csv(out_full["out_metrics"]), pd.read_csv(out["out_metrics"])
+    cols = ["train_loss", "train_acc", "val_acc", "test_acc", "lr"]
+    np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-6)
+    for key in ("test_acc_at_best_val", "test_acc_max", "best_epoch"):
+        assert full[key] == resumed[key]
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path, make_cache):
+    tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
+    run(tmp_path, tr, te, spec(epochs=2), tag="x", stop_after_epochs=1)
+    summary, out = run(tmp_path, tr, te, spec(epochs=2, lr=0.02), tag="x")
+    assert len(pd.read_csv(out["out_metrics"])) == 2  # started from scratch: both epochs trained
+
+
+def test_nan_loss_stops_without_model(tmp_path, make_cache):
+    tr, te = make_cache("train.h5", n_per_class=4), make_cache("test.h5", n_per_class=2, seed=1)
+    with pytest.raises(TrainingError, match=r"(loss|gradient norm) became nan in epoch 0 at batch \d+.*without writing a model"):
+        run(tmp_path, tr, te, spec(lr=float("nan"), optimizer="sgd", epochs=2), tag="nan")
+    assert not (tmp_path / "nan" / "model.pt").exists()
+
+
+def test_metrics_helpers():
+    y, p = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0])
+    cm = confusion_matrix(y, p, 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    m = classification_metrics(y, p, 3)
+    assert m["accuracy"] == pytest.approx(4 / 6) and m["chance_accuracy"] == pytest.approx(0.5)
+    assert m["per_class_accuracy"] == pytest.approx([0.5, 1.0, 2 / 3])

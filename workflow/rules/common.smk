@@ -1,0 +1,88 @@
+# Shared helpers of the rules: result paths, config lookups and source fingerprints.
+import json
+from pathlib import Path
+
+from evsnn.config import jsonable
+from evsnn.util import file_digest
+
+RES = config["results"]
+SRC = Path(workflow.basedir) / "src" / "evsnn"
+
+DATASETS = sorted(config["datasets"])
+FRAMES = sorted(config["frames"])
+MODELS = sorted(config["models"])
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    frames="|".join(FRAMES),
+    model="|".join(MODELS),
+
+
+def code(*patterns):
+    """Fingerprint of the src/evsnn modules a rule runs (glob patterns relative to src/evsnn).
+
+    Given to the rule as a param, so editing one of these modules makes exactly its outputs stale.
+    """
+    files = sorted({p for pat in patterns for p in SRC.glob(pat) if p.is_file()})
+    if not files:
+        raise WorkflowError(f"no source files match {patterns} under {SRC}")
+    return file_digest(files)
+
+
+# modules every stage runs
+CORE = ("__init__.py", "events.py", "errors.py", "util.py", "config.py")
+# per dataset kind: the modules that read / generate / fetch its raw data and build its frame caches
+KIND_DATA = {
+    "dvsgesture": ("gesture_data.py", "io/*.py", "synth/__init__.py", "synth/dvsgesture.py", "datasets.py",
+                   "download.py", "resources/*.csv"),
+}
+KIND_FRAMES = {
+    "dvsgesture": ("gesture_data.py", "frames.py", "data.py", "io/*.py"),
+}
+TRAIN_CODE = ("train.py", "tasks.py", "data.py", "models/__init__.py")
+EVAL_CODE = ("evaluate.py", "plots.py", "train.py", "data.py", "models/__init__.py")
+
+
+def dataset_cfg(name):
+    return config["datasets"][name]
+
+
+def frames_cfg(name):
+    return config["frames"][name]
+
+
+def model_cfg(name):
+    return config["models"][name]
+
+
+def model_frames(name):
+    return model_cfg(name)["frames"]
+
+
+def arch_code(model):
+    """Fingerprint of the module that defines the model's architecture (and only that one)."""
+    from evsnn.models import arch_source
+
+    return file_digest([arch_source(model_cfg(model)["arch"])])
+
+
+def manifest_path(dataset):
+    return f"{RES}/data/{dataset}/manifest.json"
+
+
+def frames_paths(frames):
+    return {"train": f"{RES}/frames/{frames}/train.h5", "test": f"{RES}/frames/{frames}/test.h5"}
+
+
+def models_of_task(task):
+    return [m for m in MODELS if model_cfg(m)["task"] == task]
+
+
+def final_outputs():
+    out = []
+    for m in MODELS:
+        out += [f"{RES}/eval/{m}/metrics.json", f"{RES}/eval/{m}/confusion.png", f"{RES}/eval/{m}/curves.png"]
+    if models_of_task("gesture"):
+        out += [f"{RES}/tables/gesture.csv", f"{RES}/tables/gesture.md"]
+    return out

@@ -1,0 +1,22 @@
+# Event -> frame caches: one HDF5 file per split, the parameters that made it stored in its attributes.
+
+
+rule frames:
+    input:
+        manifest=lambda w: manifest_path(frames_cfg(w.frames)["dataset"]),
+    output:
+        train=f"{RES}/frames/{{frames}}/train.h5",
+        test=f"{RES}/frames/{{frames}}/test.h5",
+    params:
+        frames=lambda w: jsonable(frames_cfg(w.frames)),
+        code=lambda w: code(*CORE, *KIND_FRAMES[dataset_cfg(frames_cfg(w.frames)["dataset"])["kind"]]),
+    log:
+        f"{RES}/logs/frames/{{frames}}.log",
+    benchmark:
+        f"{RES}/benchmarks/frames/{{frames}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../../scripts/build_frames.py"

@@ -1,0 +1,24 @@
+# Tables aggregated over every configured run of a task.
+
+
+rule gesture_table:
+    input:
+        summaries=lambda w: expand(f"{RES}/models/{{model}}/summary.json", model=models_of_task("gesture")),
+        metrics=lambda w: expand(f"{RES}/eval/{{model}}/metrics.json", model=models_of_task("gesture")),
+    output:
+        csv=report(f"{RES}/tables/gesture.csv", category="Tables", caption="../report/gesture_table.rst"),
+        md=f"{RES}/tables/gesture.md",
+    params:
+        models=lambda w: models_of_task("gesture"),
+        configs=lambda w: {m: jsonable(model_cfg(m)) for m in models_of_task("gesture")},
+        code=code(*CORE, "tables.py"),
+    log:
+        f"{RES}/logs/tables/gesture.log",
+    benchmark:
+        f"{RES}/benchmarks/tables/gesture.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../../scripts/gesture_table.py"
