@@ -18,5 +18,7 @@ rule dataset:
     resources:
         mem_mb=4000,
         runtime=240,
+    conda:
+        "../../envs/evsnn.yaml"
     script:
         "../../scripts/prepare_data.py"

@@ -24,5 +24,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/evsnn.yaml"
     script:
         "../../scripts/evaluate.py"

@@ -18,5 +18,7 @@ rule frames:
     resources:
         mem_mb=8000,
         runtime=120,
+    conda:
+        "../../envs/evsnn.yaml"
     script:
         "../../scripts/build_frames.py"

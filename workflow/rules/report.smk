@@ -20,5 +20,7 @@ rule gesture_table:
     resources:
         mem_mb=1000,
         runtime=10,
+    conda:
+        "../../envs/evsnn.yaml"
     script:
         "../../scripts/gesture_table.py"

@@ -29,5 +29,7 @@ rule train:
         mem_mb=8000,
         runtime=lambda w: 60 * 24 if model_cfg(w.model)["train"]["device"] == "cuda" else 60 * 12,
         gpu=lambda w: 1 if model_cfg(w.model)["train"]["device"] == "cuda" else 0,
+    conda:
+        "../../envs/evsnn.yaml"
     script:
         "../../scripts/train.py"

@@ -1,0 +1,45 @@
+"""The environment definitions stay consistent: conda pins == pip pins, constraints honoured."""
+import re
+from pathlib import Path
+
+import yaml
+
+ENVS = Path(__file__).resolve().parents[1] / "envs"
+
+
+def reqs(path):
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name = re.split(r"[<>=!~ ]", line, maxsplit=1)[0].lower()
+            out[name] = line
+    return out
+
+
+def test_conda_env_pins_match_pip_pins():
+    pip = reqs(ENVS / "requirements.txt")
+    conda = yaml.safe_load((ENVS / "evsnn.yaml").read_text())
+    pip_section = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    conda_pins = {re.split(r"[<>=!~ ]", s, maxsplit=1)[0].lower(): s for s in pip_section}
+    assert "python=3.11" in conda["dependencies"]
+    for name, spec in conda_pins.items():
+        assert name in pip, f"{name} in envs/evsnn.yaml but not in envs/requirements.txt"
+        assert spec == pip[name], f"{name}: conda pins {spec!r}, pip pins {pip[name]!r}"
+    workflow_only = {"snakemake", "snakemake-executor-plugin-slurm"}
+    assert set(pip) - set(conda_pins) <= workflow_only
+
+
+def test_constraints_pin_what_requirements_pin():
+    pip, cons = reqs(ENVS / "requirements.txt"), reqs(ENVS / "constraints.txt")
+    for name, spec in cons.items():
+        assert "==" in spec
+        if name in pip and "==" in pip[name]:
+            assert pip[name] == spec
+    assert cons["torch"] == "torch==2.13.0" and cons["numpy"].startswith("numpy==1.")
+
+
+def test_nodeps_packages_pinned():
+    nodeps = reqs(ENVS / "requirements-nodeps.txt")
+    assert set(nodeps) == {"spikingjelly", "lava-nc", "lava-dl"}
+    assert all("==" in s for s in nodeps.values())

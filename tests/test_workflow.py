@@ -1,0 +1,140 @@
+"""End-to-end: the demo config through the real Snakemake workflow in a temporary copy of the project.
+
+Checks that learning happened, that a finished run has nothing to do, that exactly the dependent outputs
+become stale when a parameter or a source module changes, that the lint is clean, and that a bad config is
+refused before any job runs.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+pytestmark = pytest.mark.slow
+
+
+def copy_project(dest: Path) -> Path:
+    for name in ("Snakefile", "config.yaml", "workflow", "scripts", "src", "profiles", "configs"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def smk(wf: Path, *args, check=True, timeout=900):
+    env = dict(os.environ, PYTHONPATH=str(wf / "src"))
+    proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=wf, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(proc) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    m = re.search(r"Job stats:\n(.*?)\ntotal", text, re.S)
+    assert m, text[-3000:]
+    jobs = {}
+    for line in m.group(1).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    wf = copy_project(tmp_path_factory.mktemp("wf"))
+    smk(wf)
+    return wf
+
+
+def test_demo_model_beats_chance(demo):
+    summary = json.loads((demo / "results/models/gesture_plif/summary.json").read_text())
+    metrics = json.loads((demo / "results/eval/gesture_plif/metrics.json").read_text())
+    chance = metrics["chance_accuracy"]
+    assert metrics["n_samples"] == summary["n_test"] > 0
+    assert metrics["accuracy"] >= max(0.5, 4 * chance), (metrics["accuracy"], chance)
+    assert summary["test_acc_max"] >= summary["test_acc_at_best_val"]
+
+
+def test_demo_outputs(demo):
+    for png in ("confusion.png", "curves.png"):
+        data = (demo / "results/eval/gesture_plif" / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    table = (demo / "results/tables/gesture.csv").read_text().splitlines()
+    assert table[0].startswith("model,") and table[1].startswith("gesture_plif,")
+    assert "| gesture_plif |" in (demo / "results/tables/gesture.md").read_text()
+    for log in ("data/dvsgesture", "frames/gesture_t8", "train/gesture_plif", "evaluate/gesture_plif"):
+        assert (demo / f"results/logs/{log}.log").stat().st_size > 0
+    assert (demo / "results/benchmarks/train/gesture_plif.tsv").exists()
+    import h5py
+
+    with h5py.File(demo / "results/frames/gesture_t8/train.h5") as h5:
+        assert h5["frames"].shape[1:] == (8, 2, 32, 32)
+        assert h5.attrs["T"] == 8 and h5.attrs["split_by"] == "number" and h5.attrs["downsample"] == 4
+    # no temporary files left behind by the atomic writers
+    assert not list((demo / "results").rglob(".*.tmp")) and not list((demo / "results").rglob(".*.h5"))
+
+
+def test_finished_run_has_nothing_to_do(demo):
+    assert planned_jobs(smk(demo, "-n")) == {}
+
+
+def test_training_param_change_reruns_training_not_preprocessing(demo, tmp_path):
+    cfg = yaml.safe_load((demo / "config.yaml").read_text())
+    cfg["models"]["gesture_plif"]["train"]["lr"] = 0.002
+    alt = tmp_path / "alt.yaml"
+    alt.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(smk(demo, "-n", "--configfile", str(alt)))
+    assert jobs.get("train") == 1 and jobs.get("evaluate") == 1 and jobs.get("gesture_table") == 1
+    assert "frames" not in jobs and "dataset" not in jobs
+
+
+@pytest.mark.parametrize("module, stale, fresh", [
+    ("models/gesture.py", {"train", "evaluate", "gesture_table"}, {"frames", "dataset"}),
+    ("frames.py", {"frames", "train", "evaluate", "gesture_table"}, {"dataset"}),
+    ("tables.py", {"gesture_table"}, {"frames", "dataset", "train", "evaluate"}),
+])
+def test_source_edit_makes_exactly_dependent_outputs_stale(demo, module, stale, fresh):
+    path = demo / "src" / "evsnn" / module
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# edited by test\n")
+        jobs = planned_jobs(smk(demo, "-n"))
+    finally:
+        path.write_text(original)
+    assert stale <= set(jobs), jobs
+    assert not (fresh & set(jobs)), jobs
+
+
+def test_lint_clean(demo):
+    proc = smk(demo, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("edit, expect", [
+    (lambda c: c["models"]["gesture_plif"]["train"].update(optimiser="adam"), "unknown config key 'models.gesture_plif.train.optimiser'"),
+    (lambda c: c["models"]["gesture_plif"].update(arch="plif_nett"), "'plif_nett'; architectures of task 'gesture': plif_net"),
+])
+def test_bad_config_refused_before_any_job(tmp_path, edit, expect):
+    wf = copy_project(tmp_path / "wf")
+    cfg = yaml.safe_load((wf / "config.yaml").read_text())
+    edit(cfg)
+    (wf / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = smk(wf, "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert expect in proc.stderr + proc.stdout
+    assert not (wf / "results").exists() and not (wf / "resources").exists()
