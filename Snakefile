@@ -4,7 +4,6 @@
 #   snakemake --cores 8 --configfile configs/paper.yaml  the papers' settings on the real datasets
 #
 # The config is validated (workflow/schemas/config.schema.yaml + cross references) before any job runs.
-import os
 import sys
 from pathlib import Path
 
@@ -19,10 +18,8 @@ if not workflow.config_settings.configfiles:
     configfile: "config.yaml"
 
 
-# rule scripts and the Snakefile import evsnn from this checkout's src/ (also when it is not pip-installed)
-_src = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, _src)
-os.environ["PYTHONPATH"] = os.pathsep.join([_src, *filter(None, [os.environ.get("PYTHONPATH")])])
+# the Snakefile imports evsnn from this checkout's src/; rule scripts use the installed (editable) evsnn
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from evsnn.config import validate_config  # noqa: E402
 from evsnn.errors import ConfigError  # noqa: E402
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def copy_project(dest: Path) -> Path:
-    for name in ("Snakefile", "config.yaml", "workflow", "scripts", "src", "profiles", "configs"):
+    for name in ("Snakefile", "config.yaml", "workflow", "scripts", "src", "profiles", "configs", "envs"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))

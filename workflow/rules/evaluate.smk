@@ -15,7 +15,7 @@ rule evaluate:
     params:
         task=lambda w: model_cfg(w.model)["task"],
         title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']})",
-        code=lambda w: code(*CORE, *EVAL_CODE) + "-" + arch_code(w.model),
+        code=lambda w: f"{code(*CORE, *EVAL_CODE)}-{arch_code(w.model)}",
     log:
         f"{RES}/logs/evaluate/{{model}}.log",
     benchmark:

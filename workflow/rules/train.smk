@@ -1,10 +1,6 @@
 # Training: one job per named model of the config; resumes from its checkpoint after a kill.
 
 
-def _train_resources(w):
-    return model_cfg(w.model)["train"]
-
-
 rule train:
     input:
         unpack(lambda w: frames_paths(model_frames(w.model))),
@@ -17,7 +13,7 @@ rule train:
         arch=lambda w: model_cfg(w.model)["arch"],
         net=lambda w: jsonable(model_cfg(w.model)["net"]),
         train=lambda w: jsonable(model_cfg(w.model)["train"]),
-        code=lambda w: code(*CORE, *TRAIN_CODE) + "-" + arch_code(w.model),
+        code=lambda w: f"{code(*CORE, *TRAIN_CODE)}-{arch_code(w.model)}",
         checkpoint=lambda w: f"{RES}/models/{w.model}/checkpoint.pt",
         tensorboard=lambda w: f"{RES}/models/{w.model}/tensorboard",
     log:

@@ -1,0 +1,159 @@
+"""Readers and writers of raw event-camera formats.
+
+``read_events(path)`` and ``info(path)`` sniff the format from the first bytes of the file and dispatch to the
+format's reader: AEDAT 3.1 (``#!AER-DAT3.``, :mod:`evsnn.io.aedat3`), AEDAT 2.0 (``#!AER-DAT2.``,
+:mod:`evsnn.io.aedat2`). Other formats (MVSEC HDF5, ...) plug in with :func:`register_format`; an HDF5 file whose
+format nobody registered gets a clear error instead of a guess.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from evsnn.errors import FormatError
+
+__all__ = ["EventFormat", "register_format", "sniff", "read_events", "info", "SNIFF_BYTES"]
+
+SNIFF_BYTES = 64
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class EventFormat:
+    """One sniffable file format.
+
+    ``sniff(head: bytes) -> bool`` looks at the first :data:`SNIFF_BYTES` bytes; ``read(path) -> (events, header)``;
+    ``describe(events, header) -> dict`` adds format-specific JSON-able keys to :func:`info` (``camera_layout``,
+    ``resolution``, ``sources``/``cameras``, ...).
+    """
+
+    name: str
+    sniff: Callable[[bytes], bool]
+    read: Callable[[str], tuple[np.ndarray, dict]]
+    describe: Callable[[np.ndarray, dict], dict]
+
+
+_FORMATS: list[EventFormat] = []
+
+
+def register_format(fmt: EventFormat, *, first: bool = False) -> None:
+    """Add a format to the sniffer (``first=True`` to take precedence over the built-in ones)."""
+    global _FORMATS
+    _FORMATS = [f for f in _FORMATS if f.name != fmt.name]
+    if first:
+        _FORMATS.insert(0, fmt)
+    else:
+        _FORMATS.append(fmt)
+
+
+def _read_aedat3(path: str):
+    from evsnn.io.aedat3 import read_aedat3
+
+    return read_aedat3(path)
+
+
+def _describe_aedat3(events: np.ndarray, header: dict) -> dict:
+    sources = header.get("sources", [])
+    out = {
+        "format": f"AEDAT {header['version']}",
+        "camera_layout": ", ".join(s["description"] for s in sources) or "unknown",
+        "resolution": list(header["resolution"]),
+        "sources": sources,
+        "packets": header.get("packets"),
+        "skipped_packets": header.get("skipped_packets", {}),
+        "invalid_events": header.get("invalid_events", 0),
+    }
+    if "start_time" in header:
+        out["start_time"] = header["start_time"]
+    return out
+
+
+def _read_aedat2(path: str):
+    from evsnn.io.aedat2 import read_aedat2
+
+    return read_aedat2(path)
+
+
+def _describe_aedat2(events: np.ndarray, header: dict) -> dict:
+    out = {
+        "camera_layout": header["camera_layout"],
+        "chip": header.get("chip"),
+        "resolution": list(header["resolution"]),
+        "special_events": int(len(header.get("special_timestamps", ()))),
+        "dropped_records": header.get("dropped", {}),
+    }
+    if "camera_events" in header:
+        out["cameras"] = {str(c): n for c, n in header["camera_events"].items()}
+    return out
+
+
+def _not_registered_hdf5(path: str):
+    raise FormatError(path, 0, "HDF5 file: no HDF5 event format (e.g. MVSEC) is registered with evsnn.io")
+
+
+register_format(EventFormat("AEDAT 3.1", lambda h: h.startswith(b"#!AER-DAT3."), _read_aedat3, _describe_aedat3))
+register_format(EventFormat("AEDAT 2.0", lambda h: h.startswith(b"#!AER-DAT2."), _read_aedat2, _describe_aedat2))
+# hook: an HDF5 reader registers itself with register_format(..., first=True) and takes precedence over this one
+register_format(EventFormat("HDF5", lambda h: h.startswith(HDF5_SIGNATURE), _not_registered_hdf5, lambda e, h: {}))
+
+
+def sniff(path: str | os.PathLike) -> EventFormat:
+    """The registered format of ``path`` from its first bytes; FormatError (offset 0) when none matches."""
+    path = os.fspath(path)
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    for fmt in _FORMATS:
+        if fmt.sniff(head):
+            return fmt
+    if head.startswith(b"#!AER-DAT"):
+        version = head[len(b"#!AER-DAT"):].split(b"\r", 1)[0].split(b"\n", 1)[0].decode("ascii", "replace")
+        raise FormatError(path, 0, f"AEDAT version {version} is not supported (supported: AEDAT 2.0, AEDAT 3.1)")
+    if not head:
+        raise FormatError(path, 0, "empty file, not an event file")
+    names = ", ".join(f.name for f in _FORMATS if f.read is not _not_registered_hdf5)
+    raise FormatError(path, 0, f"not a supported event file (supported: {names}); it starts with {head[:16]!r}")
+
+
+def read_events(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """Read any supported event file: ``(events, header)`` from the reader of the sniffed format."""
+    path = os.fspath(path)
+    fmt = sniff(path)
+    events, header = fmt.read(path)
+    header.setdefault("format_name", fmt.name)
+    return events, header
+
+
+def info(path: str | os.PathLike) -> dict:
+    """JSON-able summary of an event file: format, camera layout, event count, resolution, time span.
+
+    Keys: ``file``, ``format`` ("AEDAT 3.1" / "AEDAT 2.0"), ``camera_layout`` ("DVS128",
+    "DAVIS346 (DHP19, 4 cameras)", ...), ``events``, ``resolution`` [W, H], ``t_start_us``, ``t_end_us`` (first and
+    last event, file order), ``duration_s``, ``timestamps_monotonic``, plus ``sources`` (AEDAT 3.1) or ``cameras``
+    (events per camera, DHP19) and a few format-specific counts.
+    """
+    path = os.fspath(path)
+    fmt = sniff(path)
+    events, header = fmt.read(path)
+    t = events["t"]
+    n = int(len(events))
+    out = {
+        "file": path,
+        "format": fmt.name,
+        "events": n,
+        "t_start_us": int(t[0]) if n else None,
+        "t_end_us": int(t[-1]) if n else None,
+        "duration_s": float(t[-1] - t[0]) * 1e-6 if n else 0.0,
+        "timestamps_monotonic": bool(np.all(t[1:] >= t[:-1])) if n else True,
+    }
+    extra = fmt.describe(events, header)
+    out["format"] = extra.pop("format", fmt.name)
+    out["camera_layout"] = extra.pop("camera_layout", None)
+    out["resolution"] = extra.pop("resolution", None)
+    order = ["file", "format", "camera_layout", "events", "resolution", "t_start_us", "t_end_us", "duration_s",
+             "timestamps_monotonic"]
+    result = {k: out[k] for k in order}
+    result.update(extra)
+    return result

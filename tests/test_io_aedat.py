@@ -1,0 +1,256 @@
+"""AEDAT 3.1 and AEDAT 2.0 readers against hand-built byte fixtures (struct.pack, independent of our writers),
+round trips through the writers, and truncated/corrupt files."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from evsnn.errors import FormatError
+from evsnn.events import CAMERA_EVENT_DTYPE, EVENT_DTYPE, make_events
+from evsnn.io import read_events
+from evsnn.io.aedat2 import read_aedat2, write_aedat2
+from evsnn.io.aedat3 import read_aedat3, write_aedat3
+
+# ----------------------------------------------------------------------------------------------- AEDAT 3.1 fixtures
+HEADER3 = (b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n"
+           b"#Start-Time: 2017-03-01 10:00:00 (TZ+0100)\r\n#!END-HEADER\r\n")
+
+
+def pol(x, y, p, valid=1):
+    """libcaer polarity data word: x bits 17-31, y bits 2-16, polarity bit 1, valid mark bit 0."""
+    return (x << 17) | (y << 2) | (p << 1) | valid
+
+
+def packet(etype, events, *, ovf=0, capacity=None, valid=None, size=8, tsoff=4, source=1, slack_fill=b"\x00"):
+    """One packet: 28-byte '<hhiiiiii' header + payload of capacity*size bytes (unused slots filled)."""
+    number = len(events)
+    capacity = number if capacity is None else capacity
+    valid = number if valid is None else valid
+    head = struct.pack("<hhiiiiii", etype, source, size, tsoff, ovf, capacity, number, valid)
+    if size == 8:
+        payload = b"".join(struct.pack("<Ii", d, ts) for d, ts in events)
+    else:
+        payload = b"".join(e for e in events)
+    payload += slack_fill * ((capacity - number) * size // len(slack_fill))
+    return head + payload
+
+
+P1 = packet(1, [(pol(1, 2, 1), 100), (pol(3, 4, 0, valid=0), 150), (pol(127, 127, 1), 200)],
+            capacity=5, valid=2, slack_fill=struct.pack("<Ii", pol(9, 9, 1), 300))  # slack looks valid: ignored
+P2 = packet(0, [((2 << 1) | 1, 210), ((0 << 1) | 1, 220)])  # SPECIAL packet, 2 events
+P3 = packet(1, [(pol(5, 6, 0), 10), (pol(7, 8, 1), 20)], ovf=1)  # second overflow epoch
+P4 = packet(3, [bytes(36)], size=36, tsoff=32)  # IMU6 packet, one 36-byte event
+BODY3 = P1 + P2 + P3 + P4
+EXPECTED3 = [(1, 2, 100, 1), (127, 127, 200, 1), (5, 6, (1 << 31) | 10, 0), (7, 8, (1 << 31) | 20, 1)]
+
+
+@pytest.fixture
+def aedat3_file(tmp_path):
+    f = tmp_path / "hand_built.aedat"
+    f.write_bytes(HEADER3 + BODY3)
+    return f
+
+
+def test_aedat3_hand_built(aedat3_file):
+    ev, hdr = read_aedat3(aedat3_file)
+    assert ev.dtype == EVENT_DTYPE
+    assert [tuple(int(v) for v in e) for e in ev] == EXPECTED3
+    assert hdr["version"] == "3.1"
+    assert hdr["format"] == "RAW"
+    assert hdr["sources"] == [{"id": 1, "description": "DVS128"}]
+    assert hdr["start_time"] == "2017-03-01 10:00:00 (TZ+0100)"
+    assert hdr["header_bytes"] == len(HEADER3)
+    assert tuple(hdr["resolution"]) == (128, 128)
+    assert hdr["packets"] == 4 and hdr["polarity_packets"] == 2
+    assert hdr["skipped_packets"] == {"SPECIAL": 1, "IMU6": 1}
+    assert hdr["invalid_events"] == 1
+
+
+def test_aedat3_source_filter_and_unknown_resolution(tmp_path):
+    header = HEADER3.replace(b"DVS128", b"MyCamera")
+    body = packet(1, [(pol(10, 20, 1), 5)], source=1) + packet(1, [(pol(300, 40, 0), 6)], source=2)
+    f = tmp_path / "two_sources.aedat"
+    f.write_bytes(header + body)
+    ev, hdr = read_aedat3(f)
+    assert len(ev) == 2 and tuple(hdr["resolution"]) == (301, 41)  # derived from max x / max y
+    ev1, _ = read_aedat3(f, source=1)
+    assert ev1["x"].tolist() == [10]
+
+
+def test_aedat3_many_tiny_packets_gather_path(tmp_path):
+    # 400 one- or two-event packets: the reader switches to its fancy-indexing gather; same result either way
+    rng = np.random.default_rng(3)
+    pk, expected = [], []
+    for i in range(400):
+        k = 1 + i % 2
+        evs = [(int(rng.integers(0, 128)), int(rng.integers(0, 128)), int(rng.integers(0, 2))) for _ in range(k)]
+        pk.append(packet(1, [(pol(x, y, p), 1000 * i + j) for j, (x, y, p) in enumerate(evs)], ovf=i // 300))
+        expected += [(x, y, ((i // 300) << 31) | (1000 * i + j), p) for j, (x, y, p) in enumerate(evs)]
+    f = tmp_path / "tiny.aedat"
+    f.write_bytes(HEADER3 + b"".join(pk))
+    ev, _ = read_aedat3(f)
+    assert [(int(e["x"]), int(e["y"]), int(e["t"]), int(e["p"])) for e in ev] == expected
+
+
+def test_aedat3_header_only_is_an_empty_recording(tmp_path):
+    f = tmp_path / "empty.aedat"
+    f.write_bytes(HEADER3)
+    ev, hdr = read_aedat3(f)
+    assert len(ev) == 0 and hdr["packets"] == 0
+
+
+@pytest.mark.parametrize(
+    "cut, offset, words",
+    [
+        (30, 28, "header is not terminated"),  # inside the header (after "#Format: RAW\r\n")
+        (len(HEADER3) + 10, len(HEADER3), "truncated packet header"),  # inside the first packet header
+        (len(HEADER3) + 28 + 13, len(HEADER3), "truncated packet"),  # inside the first payload
+        (len(HEADER3) + len(P1) + len(P2) + 40, len(HEADER3) + len(P1) + len(P2), "truncated packet"),
+        (len(HEADER3) + len(BODY3) - 1, len(HEADER3) + len(P1) + len(P2) + len(P3), "truncated packet"),
+    ],
+)
+def test_aedat3_truncated(tmp_path, cut, offset, words):
+    f = tmp_path / "cut_file.aedat"
+    f.write_bytes((HEADER3 + BODY3)[:cut])
+    with pytest.raises(FormatError) as exc:
+        read_aedat3(f)
+    msg = str(exc.value)
+    assert "cut_file.aedat" in msg and f"byte offset {offset}" in msg and words in msg
+    assert exc.value.offset == offset
+
+
+def test_aedat3_wrong_magic_and_bad_event_size(tmp_path):
+    f = tmp_path / "magic.aedat"
+    f.write_bytes(b"#!AER-DAT4.0\r\n" + BODY3)
+    with pytest.raises(FormatError, match=r"magic\.aedat at byte offset 0: not an AEDAT 3"):
+        read_aedat3(f)
+    g = tmp_path / "size.aedat"
+    g.write_bytes(HEADER3 + P2 + packet(1, [b"\x01" * 12], size=12))
+    with pytest.raises(FormatError) as exc:
+        read_aedat3(g)
+    assert exc.value.offset == len(HEADER3) + len(P2) and "eventSize 12" in str(exc.value)
+    h = tmp_path / "neg.aedat"
+    h.write_bytes(HEADER3 + struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 2, 3, 3))  # number > capacity
+    with pytest.raises(FormatError, match="corrupt packet header"):
+        read_aedat3(h)
+
+
+def test_aedat3_writer_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 10_000
+    t = np.sort(rng.integers((1 << 31) - 50_000, (1 << 31) + 50_000, n))  # crosses the 31-bit overflow
+    ev = make_events(rng.integers(0, 128, n), rng.integers(0, 128, n), t, rng.integers(0, 2, n))
+    f = write_aedat3(tmp_path / "rt.aedat", ev, packet_size=1000, capacity_slack=3)
+    back, hdr = read_aedat3(f)
+    np.testing.assert_array_equal(back, ev)
+    assert hdr["polarity_packets"] >= 11  # split at the overflow change as well as every 1000 events
+    assert hdr["skipped_packets"]["SPECIAL"] == 2  # the inserted special packet + one TIMESTAMP_WRAP
+    assert f.read_bytes().startswith(b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#Start-Time: ")
+    ev2, _ = read_events(f)
+    np.testing.assert_array_equal(ev2, ev)
+
+
+# ----------------------------------------------------------------------------------------------- AEDAT 2.0 fixtures
+HEADER2_DVS = (b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
+               b"# Data format is int32 address, int32 timestamp (8 bytes total), repeated for each event\r\n"
+               b"# AEChip: ch.unizh.ini.jaer.chip.retina.DVS128\r\n")
+HEADER2_DAVIS = (b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
+                 b"# AEChip: eu.seebetter.ini.chips.davis.Davis346blue\r\n")
+
+
+def rec(addr, ts):
+    return struct.pack(">II", addr, ts)
+
+
+def dvs128_addr(raw_x, y, bit0):
+    """jAER DVS128 raw address: x field bits 1-7, y bits 8-14, bit 0 = 1 for OFF."""
+    return (y << 8) | (raw_x << 1) | bit0
+
+
+def davis_addr(x, y, p, cam):
+    return (y << 22) | (x << 12) | (p << 11) | cam
+
+
+def test_aedat2_dvs128_hand_built(tmp_path):
+    body = rec(dvs128_addr(10, 20, 0), 1000) + rec(0x8000, 1500) + rec(dvs128_addr(0, 127, 1), 2000)
+    f = tmp_path / "dvs.aedat"
+    f.write_bytes(HEADER2_DVS + body)
+    ev, hdr = read_aedat2(f)
+    assert ev.dtype == EVENT_DTYPE
+    # jAER DVS128.Extractor: x = 127 - raw x (mirrored), y = raw y, ON when raw bit 0 == 0
+    assert [tuple(int(v) for v in e) for e in ev] == [(117, 20, 1000, 1), (127, 127, 2000, 0)]
+    assert hdr["layout"] == "dvs128" and hdr["chip"] == "ch.unizh.ini.jaer.chip.retina.DVS128"
+    assert hdr["special_timestamps"].tolist() == [1500]
+    assert hdr["header_bytes"] == len(HEADER2_DVS) and hdr["records"] == 3
+    assert tuple(hdr["resolution"]) == (128, 128)
+
+
+def test_aedat2_davis346_dhp19_hand_built(tmp_path):
+    body = (
+        rec(davis_addr(140, 140, 1, 2), 10)  # first record starts with the byte '#' (0x23): must not be header
+        + rec(0x400, 15)  # special (trigger) event
+        + rec(davis_addr(345, 259, 0, 3), 20)
+        + rec(0x80000000 | davis_addr(1, 1, 1, 0), 25)  # APS/IMU sample: dropped
+        + rec(davis_addr(10, 306, 1, 1), 30)  # y out of range (DHP19 issue #8): dropped
+        + rec(davis_addr(346, 10, 1, 1), 35)  # x out of range: dropped
+        + rec(davis_addr(5, 6, 1, 5), 40)  # camera out of range: dropped
+        + rec(davis_addr(0, 0, 1, 0), 50)
+        + rec(0x400, 60)
+    )
+    assert body[:1] == b"#"
+    f = tmp_path / "S1_1_1.aedat"
+    f.write_bytes(HEADER2_DAVIS + body)
+    ev, hdr = read_aedat2(f)
+    assert ev.dtype == CAMERA_EVENT_DTYPE
+    assert [tuple(int(v) for v in e) for e in ev] == [(140, 140, 10, 1, 2), (345, 259, 20, 0, 3), (0, 0, 50, 1, 0)]
+    assert hdr["layout"] == "davis346" and hdr["camera_layout"] == "DAVIS346 (DHP19, 4 cameras)"
+    assert hdr["special_timestamps"].tolist() == [15, 60]
+    assert hdr["dropped"] == {"aps_imu": 1, "out_of_range": 3}
+    assert hdr["cameras"] == [0, 2, 3] and tuple(hdr["resolution"]) == (346, 260)
+    # explicit layout gives the same; auto without an AEChip line falls back on the address range
+    g = tmp_path / "nochip.aedat"
+    g.write_bytes(b"#!AER-DAT2.0\r\n" + body)
+    ev2, hdr2 = read_aedat2(g)
+    assert hdr2["layout"] == "davis346"
+    np.testing.assert_array_equal(ev2, ev)
+    h = tmp_path / "nochip_dvs.aedat"
+    h.write_bytes(b"#!AER-DAT2.0\r\n" + rec(dvs128_addr(1, 2, 0), 7))
+    assert read_aedat2(h)[1]["layout"] == "dvs128"
+
+
+def test_aedat2_truncated_and_bad_magic(tmp_path):
+    body = rec(dvs128_addr(1, 2, 0), 1) + rec(dvs128_addr(3, 4, 1), 2)
+    f = tmp_path / "cut2.aedat"
+    f.write_bytes(HEADER2_DVS + body[:13])
+    with pytest.raises(FormatError) as exc:
+        read_aedat2(f)
+    assert "cut2.aedat" in str(exc.value) and exc.value.offset == len(HEADER2_DVS) + 8
+    assert f"byte offset {len(HEADER2_DVS) + 8}" in str(exc.value) and "truncated record" in str(exc.value)
+    g = tmp_path / "hdr_cut.aedat"
+    g.write_bytes(HEADER2_DVS[:40])
+    with pytest.raises(FormatError, match="header line is not terminated"):
+        read_aedat2(g)
+    h = tmp_path / "magic2.aedat"
+    h.write_bytes(b"#!AER-DAT3.1\r\n" + body)
+    with pytest.raises(FormatError, match="byte offset 0: not an AEDAT 2.0"):
+        read_aedat2(h)
+
+
+@pytest.mark.parametrize("layout", ["dvs128", "davis346"])
+def test_aedat2_writer_round_trip(tmp_path, layout):
+    rng = np.random.default_rng(1)
+    n = 5000
+    t = np.sort(rng.integers(0, 10_000_000, n))
+    if layout == "dvs128":
+        ev = make_events(rng.integers(0, 128, n), rng.integers(0, 128, n), t, rng.integers(0, 2, n))
+    else:
+        ev = make_events(rng.integers(0, 346, n), rng.integers(0, 260, n), t, rng.integers(0, 2, n),
+                         c=rng.integers(0, 4, n))
+    specials = [int(t[0]), int(t[-1])]
+    f = write_aedat2(tmp_path / f"{layout}.aedat", ev, layout=layout, special_timestamps=specials)
+    back, hdr = read_aedat2(f)  # auto: from the AEChip line the writer puts in
+    assert hdr["layout"] == layout
+    np.testing.assert_array_equal(back, ev)
+    assert hdr["special_timestamps"].tolist() == specials
