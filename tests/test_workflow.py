@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "config.yaml", "workflow", "scripts", "src", "profiles", "configs", "envs"):
         src = ROOT / name
         if src.is_dir():
@@ -138,3 +139,69 @@ def test_bad_config_refused_before_any_job(tmp_path, edit, expect):
     assert proc.returncode != 0
     assert expect in proc.stderr + proc.stdout
     assert not (wf / "results").exists() and not (wf / "resources").exists()
+
+
+@pytest.fixture
+def http_archive(tmp_path):
+    """A synthetic DvsGesture.tar.gz served on 127.0.0.1 (the real archive cannot be downloaded here)."""
+    import functools
+    import hashlib
+    import http.server
+    import tarfile
+    import threading
+
+    from evsnn.synth.dvsgesture import write_dvsgesture_tree
+
+    src = tmp_path / "src"
+    write_dvsgesture_tree(src / "DvsGesture", n_train_users=2, n_test_users=1, lightings=["led"], repeats=1, seed=5)
+    serve = tmp_path / "serve"
+    serve.mkdir()
+    with tarfile.open(serve / "DvsGesture.tar.gz", "w:gz") as tar:
+        tar.add(src / "DvsGesture", arcname="DvsGesture")
+    md5 = hashlib.md5((serve / "DvsGesture.tar.gz").read_bytes()).hexdigest()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(serve))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/DvsGesture.tar.gz", md5
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _dataset_only_config(wf: Path, dataset: dict) -> Path:
+    cfg = yaml.safe_load((wf / "config.yaml").read_text())
+    cfg["datasets"]["dvsgesture"] = dataset
+    path = wf / "alt.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_download_source_through_workflow(tmp_path, http_archive):
+    url, md5 = http_archive
+    wf = copy_project(tmp_path / "wf")
+    cfg = _dataset_only_config(wf, {"kind": "dvsgesture", "source": "download", "urls": [url], "md5": md5})
+    smk(wf, "results/data/dvsgesture/manifest.json", "--configfile", str(cfg))
+    manifest = json.loads((wf / "results/data/dvsgesture/manifest.json").read_text())
+    assert manifest["source"] == "download" and len(manifest["trials"]["train"]) == 2
+    assert (wf / "resources/dvsgesture/download/DvsGesture.tar.gz").exists()
+
+    bad = _dataset_only_config(wf, {"kind": "dvsgesture", "source": "download", "urls": [url], "md5": "0" * 32})
+    shutil.rmtree(wf / "resources")
+    proc = smk(wf, "results/data/dvsgesture/manifest.json", "--forcerun", "dataset", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert "evsnn error:" in proc.stderr and "md5" in proc.stderr
+    assert not (wf / "results/data/dvsgesture/manifest.json").exists()
+    assert not list((wf / "resources").rglob("DvsGesture.tar.gz"))
+
+
+def test_missing_local_dataset_is_one_clear_sentence(tmp_path):
+    wf = copy_project(tmp_path / "wf")
+    cfg = _dataset_only_config(wf, {"kind": "dvsgesture", "source": "local", "path": str(tmp_path / "nowhere")})
+    proc = smk(wf, "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    line = next(l for l in proc.stderr.splitlines() if l.startswith("evsnn error:"))
+    assert str(tmp_path / "nowhere") in line and "DvsGesture" in line
+    assert not (wf / "results/data/dvsgesture/manifest.json").exists()

@@ -44,7 +44,10 @@ def prepare_dvsgesture(name: str, ds_cfg: dict, data_root: str, manifest_out: st
         if ds_cfg.get("urls"):
             kwargs["urls"] = ds_cfg["urls"]
         if ds_cfg.get("md5"):
+            # a private mirror of another archive (a local cache, a test server): its own trial lists define
+            # the expected recordings (checked by list_trials below) instead of the 122 official ones
             kwargs["md5"] = ds_cfg["md5"]
+            kwargs["expected_files"] = ["trials_to_train.txt", "trials_to_test.txt"]
         root = Path(fetch_dvsgesture(Path(data_root) / name, **kwargs))
     else:  # local
         root = Path(ds_cfg["path"])

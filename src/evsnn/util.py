@@ -90,4 +90,24 @@ def setup_logging(log_file: str | os.PathLike | None, redirect_std: bool = True)
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(fmt)
     logger.addHandler(handler)
+    _install_excepthook(logger)
     return logger
+
+
+def _install_excepthook(logger: logging.Logger) -> None:
+    """evsnn's own errors (bad data, missing files, NaN loss) end a rule script with one sentence on the
+    console and in the log, not a traceback; anything else keeps its traceback (in the log)."""
+    from evsnn.errors import EvsnnError
+
+    console = sys.__stderr__
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, EvsnnError):
+            logger.error("%s", exc)
+            print(f"evsnn error: {exc}", file=console, flush=True)
+            sys.exit(1)
+        logger.error("unexpected error", exc_info=(exc_type, exc, tb))
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
