@@ -1,73 +1,102 @@
 """Model registry: architectures are discovered from the task modules of this package.
 
 Each task module (``evsnn.models.gesture``, later ``pose``, ``depth``) defines ``ARCHS = {name: builder}``
-and ``TASK``. Nothing here needs editing when a model is added, so the workflow can fingerprint only the
-module that defines an architecture: changing a pose model does not retrain the gesture model.
+and ``TASK`` at top level. Nothing here needs editing when a model is added, so the workflow can fingerprint
+only the module that defines an architecture: changing a pose model does not retrain the gesture model.
+The registry is read from the sources (``ast``) so that validating a config does not import torch.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
-import inspect
-import pkgutil
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch.nn as nn
+if TYPE_CHECKING:  # torch is imported only when a model is built
+    import torch.nn as nn
 
 from evsnn.errors import ConfigError
 
 _PKG = Path(__file__).resolve().parent
 
 
-def _task_modules():
-    for info in pkgutil.iter_modules([str(_PKG)]):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"evsnn.models.{info.name}")
-        if hasattr(mod, "ARCHS") and hasattr(mod, "TASK"):
-            yield mod
+def _literal_assign(tree: ast.Module, name: str):
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return node.value
+    return None
 
 
-def registry() -> dict[str, tuple[str, Callable[..., nn.Module], str]]:
-    """arch name -> (task, builder, source file)."""
+def _keyword_args(tree: ast.Module, builder: str) -> list[str]:
+    """Names of the config arguments of ``builder`` (a class's __init__ or a function), minus the data ones."""
+    for node in tree.body:
+        fn = None
+        if isinstance(node, ast.ClassDef) and node.name == builder:
+            fn = next((b for b in node.body if isinstance(b, ast.FunctionDef) and b.name == "__init__"), None)
+        elif isinstance(node, ast.FunctionDef) and node.name == builder:
+            fn = node
+        if fn is not None:
+            args = [a.arg for a in fn.args.args + fn.args.kwonlyargs]
+            return [a for a in args if a not in ("self", "in_shape", "n_classes")]
+    raise ValueError(f"architecture builder {builder!r} is not defined at the top level of its module")
+
+
+@functools.lru_cache(maxsize=1)
+def static_registry() -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    """arch name -> (task, source file, config argument names), read from the sources without importing them.
+
+    Config validation uses this, so checking a config (every ``snakemake`` call, dry runs included) does not
+    pay for importing torch and spikingjelly.
+    """
     out = {}
-    for mod in _task_modules():
-        for name, builder in mod.ARCHS.items():
-            out[name] = (mod.TASK, builder, mod.__file__)
+    for path in sorted(_PKG.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        task, archs = _literal_assign(tree, "TASK"), _literal_assign(tree, "ARCHS")
+        if not (isinstance(task, ast.Constant) and isinstance(archs, ast.Dict)):
+            continue
+        for key, value in zip(archs.keys, archs.values):
+            if not (isinstance(key, ast.Constant) and isinstance(value, ast.Name)):
+                raise ValueError(f"{path}: ARCHS must map string names to top-level classes or functions")
+            out[key.value] = (task.value, str(path), tuple(_keyword_args(tree, value.id)))
     return out
 
 
+def _builder(arch: str) -> Callable[..., "nn.Module"]:
+    task, source, _ = static_registry()[arch]
+    mod = importlib.import_module(f"evsnn.models.{Path(source).stem}")
+    return mod.ARCHS[arch]
+
+
 def available_archs(task: str | None = None) -> list[str]:
-    return sorted(n for n, (t, _, _) in registry().items() if task is None or t == task)
+    return sorted(n for n, (t, _, _) in static_registry().items() if task is None or t == task)
 
 
 def arch_source(arch: str) -> str:
     """The source file that defines ``arch`` (fingerprinted by the workflow)."""
-    return registry()[arch][2]
+    return static_registry()[arch][1]
 
 
 def check_net_kwargs(arch: str, kwargs: dict) -> str | None:
     """None when ``kwargs`` fit the builder's signature, else a sentence naming the bad key and the allowed ones."""
-    builder = registry()[arch][1]
-    params = inspect.signature(builder).parameters
-    allowed = [p for p, par in params.items()
-               if p not in ("in_shape", "n_classes", "self") and par.kind not in (par.VAR_KEYWORD, par.VAR_POSITIONAL)]
+    allowed = static_registry()[arch][2]
     for key in kwargs:
         if key not in allowed:
             return f"unknown argument '{key}' of architecture '{arch}'; allowed: {', '.join(allowed)}"
     return None
 
 
-def build_model(arch: str, net: dict, **data_kwargs) -> nn.Module:
+def build_model(arch: str, net: dict, **data_kwargs) -> "nn.Module":
     """Build ``arch`` with config kwargs ``net`` and data-derived kwargs (input shape, number of classes)."""
-    reg = registry()
-    if arch not in reg:
-        raise ConfigError(f"unknown architecture {arch!r}; available: {', '.join(sorted(reg))}")
+    if arch not in static_registry():
+        raise ConfigError(f"unknown architecture {arch!r}; available: {', '.join(available_archs())}")
     problem = check_net_kwargs(arch, net)
     if problem:
         raise ConfigError(problem)
-    return reg[arch][1](**data_kwargs, **net)
+    return _builder(arch)(**data_kwargs, **net)
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+def count_parameters(model: "nn.Module", trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,27 @@
+import inspect
+import subprocess
+import sys
+
+from evsnn.models import _builder, static_registry
+
+
+def test_static_registry_matches_the_imported_builders():
+    reg = static_registry()
+    assert "plif_net" in reg
+    for arch, (task, source, args) in reg.items():
+        builder = _builder(arch)
+        params = inspect.signature(builder).parameters
+        real = [p for p in params if p not in ("self", "in_shape", "n_classes")
+                and params[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+        assert list(args) == real, arch
+        assert inspect.getsourcefile(builder) == source
+
+
+def test_config_validation_does_not_import_torch():
+    code = ("import sys, yaml; from evsnn.config import validate_config; "
+            "validate_config(yaml.safe_load(open('config.yaml'))); print('torch' in sys.modules)")
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"
