@@ -1,0 +1,121 @@
+"""Faults a long pipeline must survive: a training job killed mid-epoch, truncated raw and cache files,
+a second invocation on the same directory."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from test_workflow import SNAKEMAKE, copy_project, smk
+
+pytestmark = pytest.mark.slow
+
+
+def small_config(wf: Path, epochs=4, **dataset) -> Path:
+    cfg = yaml.safe_load((wf / "config.yaml").read_text())
+    cfg["datasets"]["dvsgesture"]["synthetic"].update(n_train_users=2, n_test_users=1, lightings=["led", "natural"])
+    cfg["datasets"]["dvsgesture"].update(dataset)
+    cfg["models"]["gesture_plif"]["train"].update(epochs=epochs, threads=1)
+    path = wf / "small.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def popen(wf: Path, *args):
+    env = dict(os.environ, PYTHONPATH=str(wf / "src"))
+    return subprocess.Popen([*SNAKEMAKE, "--cores", "1", *args], cwd=wf, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for(predicate, timeout=300, what=""):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_training_killed_mid_epoch_resumes_to_same_result(tmp_path):
+    ref = copy_project(tmp_path / "ref")
+    smk(ref, "--configfile", str(small_config(ref)))
+    wf = copy_project(tmp_path / "killed")
+    cfg = small_config(wf)
+    smk(wf, "results/frames/gesture_t8/train.h5", "--configfile", str(cfg))
+    proc = popen(wf, "--configfile", str(cfg))
+    log = wf / "results/logs/train/gesture_plif.log"
+    try:
+        # the checkpoint of epoch 0 exists and epoch 1 has started: kill the whole job mid-epoch
+        wait_for(lambda: log.exists() and "epoch 0:" in log.read_text() and "epoch 1 train" in log.read_text(),
+                 what="epoch 1 to start")
+        time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (wf / "results/models/gesture_plif/model.pt").exists()
+    assert (wf / "results/models/gesture_plif/checkpoint.pt").exists()
+    # a kill leaves Snakemake's lock behind: the user unlocks, reruns, and the incomplete job is rerun
+    smk(wf, "--unlock", "--configfile", str(cfg))
+    smk(wf, "--configfile", str(cfg))
+    assert "resuming from" in log.read_text()
+    a = pd.read_csv(ref / "results/models/gesture_plif/metrics.csv")
+    b = pd.read_csv(wf / "results/models/gesture_plif/metrics.csv")
+    cols = ["epoch", "lr", "train_loss", "train_acc", "val_acc", "test_acc"]
+    pd.testing.assert_frame_equal(a[cols], b[cols], rtol=1e-6)
+    ea = json.loads((ref / "results/eval/gesture_plif/metrics.json").read_text())
+    eb = json.loads((wf / "results/eval/gesture_plif/metrics.json").read_text())
+    assert ea["accuracy"] == eb["accuracy"] and ea["confusion"] == eb["confusion"]
+
+
+def test_truncated_aedat_names_file_and_keeps_no_partial_output(tmp_path):
+    from evsnn.synth.dvsgesture import write_dvsgesture_tree
+
+    tree = tmp_path / "data" / "DvsGesture"
+    write_dvsgesture_tree(tree, n_train_users=2, n_test_users=1, lightings=["led"], repeats=1, seed=1)
+    victim = tree / "user02_led.aedat"
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2 + 3])  # cut inside a packet
+    wf = copy_project(tmp_path / "wf")
+    cfg = small_config(wf, source="local", path=str(tree.parent))
+    proc = smk(wf, "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    line = next(l for l in proc.stderr.splitlines() if l.startswith("evsnn error:"))
+    assert "user02_led.aedat" in line and "byte offset" in line
+    assert not list((wf / "results/frames").rglob("*.h5")) and not list((wf / "results/frames").rglob(".*"))
+
+
+def test_truncated_frame_cache_names_file(tmp_path):
+    wf = copy_project(tmp_path / "wf")
+    cfg = small_config(wf, epochs=1)
+    smk(wf, "results/frames/gesture_t8/train.h5", "--configfile", str(cfg))
+    cache = wf / "results/frames/gesture_t8/train.h5"
+    cache.write_bytes(cache.read_bytes()[:4096])
+    proc = smk(wf, "results/models/gesture_plif/model.pt", "--configfile", str(cfg), check=False)
+    assert proc.returncode != 0
+    line = next(l for l in proc.stderr.splitlines() if l.startswith("evsnn error:"))
+    assert str(Path("results/frames/gesture_t8/train.h5")) in line
+    assert not (wf / "results/models/gesture_plif/model.pt").exists()
+
+
+def test_second_invocation_is_refused_by_the_lock(tmp_path):
+    wf = copy_project(tmp_path / "wf")
+    cfg = small_config(wf, epochs=2)
+    first = popen(wf, "--configfile", str(cfg))
+    try:
+        wait_for(lambda: (wf / ".snakemake/locks").is_dir() and any((wf / ".snakemake/locks").iterdir()),
+                 timeout=60, what="the first run to lock the directory")
+        second = smk(wf, "--configfile", str(cfg), check=False)
+        assert second.returncode != 0
+        assert "cannot be locked" in (second.stdout + second.stderr)
+        out, _ = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert first.returncode == 0, out[-3000:]
+    assert (wf / "results/tables/gesture.csv").exists()
