@@ -26,7 +26,7 @@ def test_conda_env_pins_match_pip_pins():
     for name, spec in conda_pins.items():
         assert name in pip, f"{name} in envs/evsnn.yaml but not in envs/requirements.txt"
         assert spec == pip[name], f"{name}: conda pins {spec!r}, pip pins {pip[name]!r}"
-    workflow_only = {"snakemake", "snakemake-executor-plugin-slurm"}
+    workflow_only = {"snakemake", "snakemake-executor-plugin-slurm", "pytest"}
     assert set(pip) - set(conda_pins) <= workflow_only
 
 
