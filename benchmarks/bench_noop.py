@@ -1,0 +1,98 @@
+"""No-op speed of the workflow: how long Snakemake takes to say there is nothing (or what there is) to do.
+
+1. On a finished demo run (config.yaml, run here in a temporary copy of the project unless
+   ``--workdir`` names a finished one), ``snakemake -n`` must report nothing to do; its wall time is printed.
+2. The full ``configs/paper.yaml`` DAG, dry run, with the raw DVS Gesture path pointed at a synthetic stand-in
+   (``source: local``): target under 5 s.
+
+Usage: python benchmarks/bench_noop.py [--workdir FINISHED_DEMO_COPY] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ("Snakefile", "config.yaml", "workflow", "scripts", "src", "profiles", "configs", "envs")
+
+
+def copy_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def snakemake(wf: Path, *args) -> tuple[float, subprocess.CompletedProcess]:
+    env = dict(os.environ, PYTHONPATH=str(wf / "src"))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=wf, env=env,
+                          capture_output=True, text=True)
+    return time.perf_counter() - t0, proc
+
+
+def best_of(wf: Path, repeats: int, *args) -> tuple[float, subprocess.CompletedProcess]:
+    runs = [snakemake(wf, *args) for _ in range(repeats)]
+    for _, proc in runs:
+        if proc.returncode != 0:
+            raise SystemExit(f"snakemake {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return min(r[0] for r in runs), runs[-1][1]
+
+
+def main(workdir: str | None = None, repeats: int = 3) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if workdir:
+            wf = Path(workdir)
+        else:
+            wf = copy_project(tmp / "demo")
+            print("running the demo once (a few minutes) ...", flush=True)
+            seconds, proc = snakemake(wf)
+            if proc.returncode != 0:
+                raise SystemExit(f"demo run failed:\n{proc.stderr[-3000:]}")
+        seconds, proc = best_of(wf, repeats, "-n")
+        nothing = "Nothing to be done" in proc.stdout + proc.stderr
+        rows.append({"benchmark": "noop", "case": "finished demo, snakemake -n", "seconds": round(seconds, 2),
+                     "nothing_to_do": nothing, "target_s": None})
+
+        from evsnn.synth.dvsgesture import write_dvsgesture_tree
+
+        stand_in = tmp / "standin" / "DvsGesture"
+        write_dvsgesture_tree(stand_in, n_train_users=2, n_test_users=1, lightings=["led"], repeats=1)
+        paper = yaml.safe_load((ROOT / "configs/paper.yaml").read_text())
+        paper["datasets"]["dvsgesture"].update(source="local", path=str(stand_in))
+        paper_wf = copy_project(tmp / "paper")
+        (paper_wf / "paper_standin.yaml").write_text(yaml.safe_dump(paper))
+        seconds, proc = best_of(paper_wf, repeats, "-n", "--configfile", "paper_standin.yaml")
+        jobs = proc.stdout.split("Job stats:")[-1].split("\n\n")[0].strip().splitlines()[-1] if "Job stats" in proc.stdout else "?"
+        rows.append({"benchmark": "noop", "case": "configs/paper.yaml DAG, dry run", "seconds": round(seconds, 2),
+                     "nothing_to_do": False, "target_s": 5.0, "jobs": jobs.split()[-1]})
+
+    print("| case | seconds (best of %d) | target | result |" % repeats)
+    print("|---|---|---|---|")
+    for r in rows:
+        verdict = ("nothing to do" if r["nothing_to_do"] else "jobs pending") if r["target_s"] is None else \
+            ("met" if r["seconds"] < r["target_s"] else "MISSED") + f", {r['jobs']} jobs"
+        print(f"| {r['case']} | {r['seconds']:.2f} | {r['target_s'] or '-'} | {verdict} |")
+    return rows
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", help="a finished demo run (project copy) to time instead of running one")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    main(a.workdir, a.repeats)
