@@ -254,3 +254,120 @@ def test_aedat2_writer_round_trip(tmp_path, layout):
     assert hdr["layout"] == layout
     np.testing.assert_array_equal(back, ev)
     assert hdr["special_timestamps"].tolist() == specials
+
+
+# ----------------------------------------------------------------------------------------- numba vs numpy backends
+def _numba_or_skip(module):
+    pytest.importorskip("numba")
+    if not module.numba_available():
+        pytest.skip("numba backend disabled (EVSNN_DISABLE_NUMBA)")
+
+
+def random_aedat3_body(rng, n_packets=60):
+    """Polarity packets of random sizes (incl. empty and tiny ones) with ~10% invalid events, capacity slack filled
+    with valid-looking garbage, eventTSOverflow growing to 3, plus SPECIAL and IMU6 packets to skip."""
+    chunks, expected = [], []
+    for i in range(n_packets):
+        ovf = i * 4 // n_packets
+        k = int(rng.choice([0, 1, 2, 7, 300, 1000]))
+        x, y = rng.integers(0, 0x8000, k), rng.integers(0, 0x8000, k)
+        p, valid = rng.integers(0, 2, k), (rng.random(k) > 0.1).astype(np.int64)
+        ts = rng.integers(0, 1 << 31, k)
+        rec = np.empty((k + 3, 2), dtype="<u4")
+        rec[:k, 0] = (x << 17) | (y << 2) | (p << 1) | valid
+        rec[:k, 1] = ts
+        rec[k:] = rng.integers(1, 1 << 31, (3, 2)) | 1  # unused capacity slots that look valid: ignored
+        chunks.append(struct.pack("<hhiiiiii", 1, 1, 8, 4, ovf, k + 3, k, int(valid.sum())) + rec.tobytes())
+        keep = valid == 1
+        expected.append(make_events(x[keep], y[keep], (ovf << 31) | ts[keep], p[keep]))
+        if i % 17 == 3:
+            chunks.append(packet(0, [((2 << 1) | 1, 5)], ovf=ovf))
+        if i % 23 == 5:
+            chunks.append(packet(3, [bytes(range(36))] * 2, size=36, tsoff=32, ovf=ovf))
+    return b"".join(chunks), np.concatenate(expected)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2, 3])  # header lengths of every residue mod 4: unaligned payloads
+def test_aedat3_numba_and_numpy_backends_identical(tmp_path, pad):
+    from evsnn.io import aedat3
+
+    _numba_or_skip(aedat3)
+    body, expected = random_aedat3_body(np.random.default_rng(pad))
+    header = HEADER3.replace(b"#!END-HEADER", b"#-Source 0: " + b"x" * pad + b"\r\n#!END-HEADER")
+    f = tmp_path / "backends.aedat"
+    f.write_bytes(header + body)
+    ev_nb, hdr_nb = read_aedat3(f, backend="numba")
+    ev_np, hdr_np = read_aedat3(f, backend="numpy")
+    assert ev_nb.dtype == ev_np.dtype == EVENT_DTYPE
+    np.testing.assert_array_equal(ev_nb, expected)
+    np.testing.assert_array_equal(ev_np, expected)
+    assert hdr_nb == hdr_np
+    assert hdr_nb["invalid_events"] > 0 and hdr_nb["skipped_packets"] == {"SPECIAL": 4, "IMU6": 3}
+    assert int(ev_nb["t"].max()) >> 31 == 3  # tsOverflow > 0 reached the output
+    # the hand-built fixture, the source filter, the many-tiny-packets case and an empty body agree as well
+    g = tmp_path / "hand.aedat"
+    g.write_bytes(HEADER3 + BODY3 + packet(1, [(pol(1, 1, 1, valid=0), 7)]))  # a packet of invalid events only
+    for kwargs in ({}, {"source": 1}, {"source": 2}):
+        a, ha = read_aedat3(g, backend="numba", **kwargs)
+        b, hb = read_aedat3(g, backend="numpy", **kwargs)
+        np.testing.assert_array_equal(a, b)
+        assert ha == hb
+    tiny = b"".join(packet(1, [(pol(i % 128, 5, i % 2), i)], ovf=i // 200) for i in range(400))
+    g.write_bytes(HEADER3 + tiny)
+    np.testing.assert_array_equal(read_aedat3(g, backend="numba")[0], read_aedat3(g, backend="numpy")[0])
+    g.write_bytes(HEADER3)
+    assert len(read_aedat3(g, backend="numba")[0]) == 0
+
+
+@pytest.mark.parametrize("cut", [len(HEADER3) + 10, len(HEADER3) + 41, len(HEADER3) + len(BODY3) - 1])
+def test_aedat3_numba_backend_reports_the_same_errors(tmp_path, cut):
+    from evsnn.io import aedat3
+
+    _numba_or_skip(aedat3)
+    f = tmp_path / "cut.aedat"
+    f.write_bytes((HEADER3 + BODY3)[:cut])
+    errors = []
+    for backend in ("numba", "numpy"):
+        with pytest.raises(FormatError) as exc:
+            read_aedat3(f, backend=backend)
+        errors.append((str(exc.value), exc.value.offset))
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize("layout", ["dvs128", "davis346"])
+@pytest.mark.parametrize("pad", [0, 1, 3])
+def test_aedat2_numba_and_numpy_backends_identical(tmp_path, monkeypatch, layout, pad):
+    from evsnn.io import aedat2
+
+    _numba_or_skip(aedat2)
+    monkeypatch.setattr(aedat2, "_NUMBA_CHUNK", 777)  # several kernel calls, specials in more than one of them
+    rng = np.random.default_rng(pad)
+    n = 20_000
+    addr = rng.integers(0, 1 << 32, n, dtype=np.uint64)  # every bit pattern: APS, special, out-of-range, ...
+    if layout == "dvs128":
+        addr[: n // 2] &= 0xFFFF  # plenty of plain DVS128 events too
+        addr[: n // 4] &= 0x7FFF
+        header = HEADER2_DVS
+    else:
+        m = n // 2  # half in-range DHP19 events
+        addr[:m] = [davis_addr(x, y, q, c) for x, y, q, c in zip(rng.integers(0, 346, m), rng.integers(0, 260, m),
+                                                                   rng.integers(0, 2, m), rng.integers(0, 4, m))]
+        header = HEADER2_DAVIS
+    ts = np.sort(rng.integers(0, 1 << 32, n, dtype=np.uint64))
+    rec = np.empty((n, 2), dtype=">u4")
+    rec[:, 0], rec[:, 1] = addr, ts
+    f = tmp_path / f"{layout}.aedat"
+    f.write_bytes(header.replace(b"\r\n", b"  " + b"y" * pad + b"\r\n", 1) + rec.tobytes())
+    ev_nb, hdr_nb = read_aedat2(f, backend="numba")
+    ev_np, hdr_np = read_aedat2(f, backend="numpy")
+    assert ev_nb.dtype == ev_np.dtype and len(ev_nb) > n // 8
+    np.testing.assert_array_equal(ev_nb, ev_np)
+    np.testing.assert_array_equal(hdr_nb.pop("special_timestamps"), hdr_np.pop("special_timestamps"))
+    assert hdr_nb == hdr_np
+    if layout == "davis346":
+        assert hdr_nb["dropped"]["aps_imu"] > 0 and hdr_nb["dropped"]["out_of_range"] > 0
+
+
+def test_backend_argument_is_checked(aedat3_file):
+    with pytest.raises(ValueError, match="backend must be one of"):
+        read_aedat3(aedat3_file, backend="cuda")

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import bisect
 import functools
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from evsnn._accel import BACKENDS, import_numba, resolve_backend
 
 __all__ = [
     "SPLIT_BY",
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 SPLIT_BY = ("number", "time")
-BACKENDS = ("auto", "numba", "numpy")
 
 # Events per chunk of the numpy path: the chunk's index buffers (and bincount's table for a
 # 128x128 sensor) stay in L2 cache; measured optimum between 2**15 and 2**18.
@@ -64,11 +64,8 @@ def _numba_kernels():
     strided field views). They return a status instead of raising: ``(0, -1)`` when all went well,
     ``(1, i)`` when event ``i`` lies outside the frame, ``(2, i)`` when ``t[i] < t[i-1]``.
     """
-    if os.environ.get("EVSNN_DISABLE_NUMBA", "").strip() not in ("", "0"):
-        return None
-    try:
-        import numba
-    except ImportError:
+    numba = import_numba()  # None when not importable or disabled by EVSNN_DISABLE_NUMBA
+    if numba is None:
         return None
 
     @numba.njit(cache=True, nogil=True)
@@ -146,16 +143,7 @@ def numba_available() -> bool:
 
 
 def _resolve_backend(backend: str) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        return "numba" if numba_available() else "numpy"
-    if backend == "numba" and not numba_available():
-        raise ValueError(
-            "backend='numba' was requested but numba is not importable (or EVSNN_DISABLE_NUMBA is set); "
-            "install numba or use backend='numpy'"
-        )
-    return backend
+    return resolve_backend(backend, numba_available)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,9 +23,14 @@ Format sources (reference/FORMATS.md section 2.2):
   (trigger) event whose timestamp alone is used, bits 3-0 = camera index (DHP19 multiplexes 4 cameras in one file).
   Out-of-range addresses (x > 345, y > 259, camera > 3; e.g. y = 306 in S11/session4/mov5) are dropped as in
   [DHP19] ``extract_from_aedat.m``. Coordinates are returned as raw addresses (DHP19's frame code flips them later).
+
+Decoding backends (identical results, see :mod:`evsnn._accel`): ``numba`` (default when importable) decodes every
+record in one compiled pass straight into the output array; ``numpy`` (``EVSNN_DISABLE_NUMBA=1`` or
+``backend="numpy"``) byte-swaps and decodes cache-sized chunks with whole-array operations.
 """
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 from datetime import datetime, timezone
@@ -33,11 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
+from evsnn._accel import import_numba, resolve_backend
 from evsnn.errors import FormatError
 from evsnn.events import CAMERA_EVENT_DTYPE, EVENT_DTYPE
 
 __all__ = ["LAYOUTS", "read_aedat2", "read_aedat2_header", "decode_addresses", "write_aedat2",
-           "DVS128_CHIP", "DAVIS346_CHIP"]
+           "DVS128_CHIP", "DAVIS346_CHIP", "numba_available"]
 
 LAYOUTS = ("dvs128", "davis346")
 DVS128_CHIP = "ch.unizh.ini.jaer.chip.retina.DVS128"
@@ -53,9 +59,92 @@ DHP19_CAMERAS = 4
 
 _MAX_HEADER_BYTES = 1 << 22  # jAER headers embed XML preferences (tens of kB); 4 MiB is a safe bound
 _CHUNK = 1 << 16  # records decoded per step
+_NUMBA_CHUNK = 1 << 20  # records per call of the numba kernel (8 MiB of special-timestamp scratch at most)
 
 
 _PRINTABLE = bytes(range(32, 127)) + b"\t"
+
+
+# --------------------------------------------------------------------------------------------------
+# numba kernels (optional, compiled lazily on first use, cached on disk; see evsnn._accel)
+# --------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _numba_kernels():
+    """Compile (or load from numba's on-disk cache) the decoders; ``None`` when numba is unusable.
+
+    ``{"dvs128": kernel, "davis346": kernel}``; a kernel takes ``(buf, body, i0, i1, out, j, special, per_camera)``:
+    the file as a uint8 array, the body offset, the range of records to decode, the output array, the output index
+    to start at, a scratch array for special timestamps (at least ``i1 - i0`` long) and per-camera event counts
+    (davis346; incremented). It writes the kept events to ``out[j:]`` in file order, the special events' timestamps
+    to ``special[:s]``, and returns ``(j after the last kept event, s, APS/IMU records, out-of-range records)``.
+    Records are read as uint32 words of a view of the body (unaligned when the header length is not a multiple of 4,
+    which x86-64 and ARM64 load fine) and byte-swapped.
+    """
+    numba = import_numba()  # None when not importable or disabled by EVSNN_DISABLE_NUMBA
+    if numba is None:
+        return None
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def bswap32(v):  # pragma: no cover - compiled
+        return (((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | (v >> 24)) & 0xFFFFFFFF
+
+    @numba.njit(cache=True, nogil=True)
+    def decode_dvs128(buf, body, i0, i1, out, j, special, per_camera):  # pragma: no cover - compiled
+        words = buf[body + 8 * i0:body + 8 * i1].view(np.uint32)
+        s = 0
+        for i in range(i1 - i0):
+            a = bswap32(np.int64(words[2 * i]))
+            ts = bswap32(np.int64(words[2 * i + 1]))
+            if a & 0x80008000:  # jAER special / sync event
+                special[s] = ts
+                s += 1
+                continue
+            r = out[j]
+            r.x = np.uint16(127 - ((a >> 1) & 0x7F))
+            r.y = np.uint16((a >> 8) & 0x7F)
+            r.t = ts
+            r.p = np.int8(1 - (a & 1))
+            j += 1
+        return j, s, 0, 0
+
+    @numba.njit(cache=True, nogil=True)
+    def decode_davis346(buf, body, i0, i1, out, j, special, per_camera):  # pragma: no cover - compiled
+        words = buf[body + 8 * i0:body + 8 * i1].view(np.uint32)
+        s = 0
+        n_aps = 0
+        n_out = 0
+        for i in range(i1 - i0):
+            a = bswap32(np.int64(words[2 * i]))
+            ts = bswap32(np.int64(words[2 * i + 1]))
+            if a & 0x80000000:  # APS / IMU sample
+                n_aps += 1
+                continue
+            if a & 0x400:  # special (trigger) event
+                special[s] = ts
+                s += 1
+                continue
+            y = (a >> 22) & 0x1FF
+            x = (a >> 12) & 0x3FF
+            cam = a & 0xF
+            if x < 346 and y < 260 and cam < 4:
+                r = out[j]
+                r.x = np.uint16(x)
+                r.y = np.uint16(y)
+                r.t = ts
+                r.p = np.int8((a >> 11) & 1)
+                r.c = np.uint8(cam)
+                per_camera[cam] += 1
+                j += 1
+            else:
+                n_out += 1
+        return j, s, n_aps, n_out
+
+    return {"dvs128": decode_dvs128, "davis346": decode_davis346}
+
+
+def numba_available() -> bool:
+    """True when the numba decoders can be used (numba importable and not disabled by ``EVSNN_DISABLE_NUMBA``)."""
+    return _numba_kernels() is not None
 
 
 def _is_header_line(line: bytes) -> bool:
@@ -177,7 +266,39 @@ def _decode_chunked(raw: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarra
     return out, special_ts, dropped
 
 
-def read_aedat2(path: str | os.PathLike, layout: str = "auto") -> tuple[np.ndarray, dict]:
+def _decode_numba(data, body: int, n: int, layout: str) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
+    """The numba backend of :func:`_decode_chunked`: the same results, every record decoded once by compiled code,
+    plus the number of events per camera (davis346; ``np.bincount(events["c"], minlength=4)``).
+
+    The kernel runs over slices of ``_NUMBA_CHUNK`` records (one call each) so that special timestamps need only a
+    chunk-sized scratch array.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown AEDAT 2.0 address layout {layout!r}; use one of {LAYOUTS}")
+    kernel = _numba_kernels()[layout]
+    out = np.empty(n, dtype=EVENT_DTYPE if layout == "dvs128" else CAMERA_EVENT_DTYPE)
+    scratch = np.empty(min(n, _NUMBA_CHUNK), dtype=np.int64)
+    specials = []
+    per_camera = np.zeros(DHP19_CAMERAS, dtype=np.int64)
+    n_aps = n_out = kept = 0
+    buf = np.frombuffer(data, dtype=np.uint8)
+    try:
+        for i0 in range(0, n, _NUMBA_CHUNK):
+            kept, s, aps, oor = kernel(buf, body, i0, min(i0 + _NUMBA_CHUNK, n), out, kept, scratch, per_camera)
+            n_aps += aps
+            n_out += oor
+            if s:
+                specials.append(scratch[:s].copy())
+    finally:
+        del buf
+    if kept != n:
+        # shrink in place (realloc): the array was created here and nothing else refers to it
+        out.resize((int(kept),), refcheck=False)
+    special_ts = np.concatenate(specials) if specials else np.empty(0, dtype=np.int64)
+    return out, special_ts, {"aps_imu": int(n_aps), "out_of_range": int(n_out)}, per_camera
+
+
+def read_aedat2(path: str | os.PathLike, layout: str = "auto", *, backend: str = "auto") -> tuple[np.ndarray, dict]:
     """Read a jAER AEDAT 2.0 file.
 
     Parameters
@@ -186,6 +307,8 @@ def read_aedat2(path: str | os.PathLike, layout: str = "auto") -> tuple[np.ndarr
     layout: ``"dvs128"``, ``"davis346"`` (the DHP19 multiplexed layout) or ``"auto"``: the layout named by the
         ``# AEChip:`` header line (DVS128/Tmpdiff128 -> dvs128, Davis346* -> davis346); without a known chip,
         ``dvs128`` when every address (special bits aside) fits the 16-bit DVS128 layout, else ``davis346``.
+    backend: ``"auto"`` (numba when importable and ``EVSNN_DISABLE_NUMBA`` is not set), ``"numba"`` or ``"numpy"``;
+        identical results.
 
     Returns
     -------
@@ -201,6 +324,7 @@ def read_aedat2(path: str | os.PathLike, layout: str = "auto") -> tuple[np.ndarr
     path = os.fspath(path)
     if layout != "auto" and layout not in LAYOUTS:
         raise ValueError(f"unknown AEDAT 2.0 address layout {layout!r}; use 'auto' or one of {LAYOUTS}")
+    backend = resolve_backend(backend, numba_available)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
@@ -227,8 +351,14 @@ def read_aedat2(path: str | os.PathLike, layout: str = "auto") -> tuple[np.ndarr
         else:
             chosen = layout
             header["layout_reason"] = "requested"
-        events, special_ts, dropped = _decode_chunked(raw, chosen)
         del raw
+        if backend == "numba":
+            events, special_ts, dropped, per_camera = _decode_numba(mm, body, n, chosen)
+        else:
+            raw = np.frombuffer(mm, dtype=">u4", count=2 * n, offset=body).reshape(n, 2)
+            events, special_ts, dropped = _decode_chunked(raw, chosen)
+            per_camera = None
+            del raw
     finally:
         try:
             mm.close()
@@ -239,7 +369,8 @@ def read_aedat2(path: str | os.PathLike, layout: str = "auto") -> tuple[np.ndarr
     if chosen == "dvs128":
         header.update(resolution=(128, 128), camera_layout="DVS128")
     else:
-        per_camera = np.bincount(events["c"], minlength=DHP19_CAMERAS)
+        if per_camera is None:
+            per_camera = np.bincount(events["c"], minlength=DHP19_CAMERAS)
         header.update(resolution=DAVIS346_SIZE, cameras=[int(c) for c in np.flatnonzero(per_camera)],
                       camera_events={int(c): int(k) for c, k in enumerate(per_camera) if k},
                       camera_layout=f"DAVIS346 (DHP19, {DHP19_CAMERAS} cameras)")
