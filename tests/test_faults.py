@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import SNAKEMAKE, copy_project, smk
+from _workflow_helpers import SNAKEMAKE, copy_project, smk
 
 pytestmark = pytest.mark.slow
 

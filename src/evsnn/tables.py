@@ -1,10 +1,12 @@
-"""Results tables aggregated over all configured runs (CSV + Markdown)."""
+"""Results tables aggregated over all configured runs (CSV + Markdown + HTML for the Snakemake report)."""
 from __future__ import annotations
 
+import html
 import json
 
 import pandas as pd
 
+from evsnn.report import html_table, write_html
 from evsnn.util import atomic_path
 
 
@@ -48,3 +50,12 @@ def write_table(df: pd.DataFrame, csv_path: str, md_path: str, title: str, notes
         lines += [""] + [f"- {n}" for n in notes]
     with atomic_path(md_path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+
+
+def write_html_table(df: pd.DataFrame, html_path: str, title: str, notes: list[str] | None = None) -> None:
+    """The table as a standalone HTML page: `snakemake --report` renders HTML results, not CSV."""
+    rows = [[v.item() if hasattr(v, "item") else v for v in row] for row in df.itertuples(index=False)]
+    body = html_table(list(df.columns), rows)
+    if notes:
+        body += '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+    write_html(html_path, title, body)

@@ -84,5 +84,6 @@ def final_outputs():
     for m in MODELS:
         out += [f"{RES}/eval/{m}/metrics.json", f"{RES}/eval/{m}/confusion.png", f"{RES}/eval/{m}/curves.png"]
     if models_of_task("gesture"):
-        out += [f"{RES}/tables/gesture.csv", f"{RES}/tables/gesture.md"]
+        out += [f"{RES}/tables/gesture.csv", f"{RES}/tables/gesture.md", f"{RES}/tables/gesture.html"]
+    out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]
     return out

@@ -6,12 +6,15 @@ rule gesture_table:
         summaries=lambda w: expand(f"{RES}/models/{{model}}/summary.json", model=models_of_task("gesture")),
         metrics=lambda w: expand(f"{RES}/eval/{{model}}/metrics.json", model=models_of_task("gesture")),
     output:
-        csv=report(f"{RES}/tables/gesture.csv", category="Tables", caption="../report/gesture_table.rst"),
+        csv=report(f"{RES}/tables/gesture.csv", category="Tables", caption="../report/gesture_table_csv.rst",
+                   labels={"table": "DVS128 Gesture (CSV download)"}),
         md=f"{RES}/tables/gesture.md",
+        html=report(f"{RES}/tables/gesture.html", category="Tables", caption="../report/gesture_table.rst",
+                    labels={"table": "DVS128 Gesture"}),
     params:
         models=lambda w: models_of_task("gesture"),
         configs=lambda w: {m: jsonable(model_cfg(m)) for m in models_of_task("gesture")},
-        code=code(*CORE, "tables.py"),
+        code=code(*CORE, "tables.py", "report.py"),
     log:
         f"{RES}/logs/tables/gesture.log",
     benchmark:
