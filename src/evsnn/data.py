@@ -99,7 +99,8 @@ class FrameCacheDataset(Dataset):
             self._h5 = h5py.File(self.path, "r")
         j = int(self.indices[i])
         x = torch.from_numpy(self._h5["frames"][j].astype(np.float32))
-        return x, int(self.labels[j])
+        y = self.labels[j]
+        return x, (int(y) if np.ndim(y) == 0 else torch.from_numpy(np.asarray(y, dtype=np.float32)))
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -130,6 +131,22 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
         val.append(idx[:k])
         train.append(idx[k:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val)) if val else np.array([], dtype=np.int64)
+
+
+def split_indices(ds: "FrameCacheDataset", fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation split carved from training data: stratified by class for class labels; for regression targets
+    (pose) whole recordings go to validation so that no frame of a validation recording is trained on."""
+    labels = ds.labels
+    if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
+        return stratified_split(labels, fraction, seed)
+    trials = np.unique(ds.trial)
+    rng = np.random.default_rng(seed)
+    k = int(round(len(trials) * fraction))
+    if fraction > 0 and len(trials) > 1:
+        k = max(k, 1)
+    val_trials = rng.permutation(trials)[:k]
+    is_val = np.isin(ds.trial, val_trials)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
 def time_major(batch: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,8 @@ def plot_confusion(cm, class_names, path, title="Confusion matrix (test)"):
     _save(fig, path)
 
 
-def plot_training_curves(metrics_csv, path, title="", best_epoch=None):
+def plot_training_curves(metrics_csv, path, title="", best_epoch=None, metric="acc", scale=100.0,
+                         ylabel="accuracy (%)", ylim=(0, 100)):
     df = pd.read_csv(metrics_csv)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for col, style in (("train_loss", "-"), ("val_loss", "--"), ("test_loss", ":")):
@@ -47,14 +48,16 @@ def plot_training_curves(metrics_csv, path, title="", best_epoch=None):
     a1.set_ylabel("loss")
     a1.legend()
     a1.grid(alpha=0.3)
-    for col, style in (("train_acc", "-"), ("val_acc", "--"), ("test_acc", ":")):
+    for split, style in (("train", "-"), ("val", "--"), ("test", ":")):
+        col = f"{split}_{metric}"
         if col in df and df[col].notna().any():
-            a2.plot(df["epoch"], 100 * df[col], style, label=col.replace("_acc", ""))
+            a2.plot(df["epoch"], scale * df[col], style, label=split)
     if best_epoch is not None and best_epoch >= 0:
         a2.axvline(best_epoch, color="grey", lw=0.8, ls="--", label="selected (best val)")
     a2.set_xlabel("epoch")
-    a2.set_ylabel("accuracy (%)")
-    a2.set_ylim(0, 100)
+    a2.set_ylabel(ylabel)
+    if ylim is not None:
+        a2.set_ylim(*ylim)
     a2.legend()
     a2.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)

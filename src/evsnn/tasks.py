@@ -18,6 +18,7 @@ class ClassificationTask:
     loss_name: str = "mse"
     selection_metric: str = "acc"
     higher_is_better: bool = True
+    metric_names: tuple = ("acc",)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.loss_name == "mse":
@@ -30,6 +31,10 @@ class ClassificationTask:
     def batch_stats(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """Sums over the batch (averaged by the loop over the number of samples)."""
         return {"acc": float((out.argmax(1) == y).sum())}
+
+    def reduce(self, name: str, total: float, n: int) -> float:
+        """Turn a summed batch statistic into the epoch value."""
+        return total / n
 
 
 def make_task(task: str, n_classes: int | None = None, loss: str = "mse"):

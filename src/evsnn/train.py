@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from evsnn.data import FrameCacheDataset, stratified_split, time_major
+from evsnn.data import FrameCacheDataset, split_indices, time_major
 from evsnn.errors import ConfigError, TrainingError
 from evsnn.models import build_model, count_parameters
 from evsnn.tasks import make_task
@@ -31,7 +31,14 @@ from evsnn.util import atomic_path, params_digest, seed_everything, write_json
 
 log = logging.getLogger("evsnn.train")
 
-METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds"]
+
+
+def metric_fields(task) -> list[str]:
+    """Columns of metrics.csv: epoch, lr, then loss and the task's metrics for train / val / test, seconds."""
+    cols = ["epoch", "lr"]
+    for split in ("train", "val", "test"):
+        cols += [f"{split}_loss"] + [f"{split}_{m}" for m in task.metric_names]
+    return cols + ["seconds"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -117,8 +124,8 @@ def run_epoch(model, loader, task, device, optimizer=None, scaler=None, amp=Fals
             totals[k] = totals.get(k, 0.0) + v
         bar.set_postfix(loss=f"{loss_sum / n:.4f}")
     if n == 0:
-        return {"loss": float("nan"), **{k: float("nan") for k in ("acc",)}}
-    return {"loss": loss_sum / n, **{k: v / n for k, v in totals.items()}}
+        return {"loss": float("nan"), **{k: float("nan") for k in task.metric_names}}
+    return {"loss": loss_sum / n, **{k: task.reduce(k, v, n) for k, v in totals.items()}}
 
 
 def _rng_state():
@@ -159,9 +166,9 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
 
     full = FrameCacheDataset(train_cache)
     test = FrameCacheDataset(test_cache)
-    tr_idx, va_idx = stratified_split(full.labels, cfg["val_fraction"], cfg["seed"])
+    tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"])
     train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
-    n_classes = int(full.attrs.get("n_classes", max(full.labels.max(), test.labels.max()) + 1))
+    n_classes = int(full.attrs["n_classes"]) if "n_classes" in full.attrs else int(max(full.labels.max(), test.labels.max()) + 1)
     task = make_task(spec.task, n_classes=n_classes, loss=cfg["loss"])
     in_shape = full.frame_shape[1:]
     model = build_model(spec.arch, spec.net, in_shape=in_shape, n_classes=n_classes).to(device)
@@ -204,6 +211,9 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
 
         writer = SummaryWriter(tensorboard_dir, purge_step=start_epoch)
 
+    sel_name = task.selection_metric
+    better = (lambda a, b: a > b) if task.higher_is_better else (lambda a, b: a < b)
+    nan_row = {"loss": math.nan, **{m: math.nan for m in task.metric_names}}
     for epoch in range(start_epoch, cfg["epochs"]):
         t0 = time.time()
         lr = opt.param_groups[0]["lr"]
@@ -213,20 +223,25 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
             sched.step()
         with torch.no_grad():
             va = run_epoch(model, _loader(val_ds, cfg["batch_size"], False, 0, cfg["num_workers"], device), task,
-                           device, amp=amp, desc=f"epoch {epoch} val", epoch=epoch) if len(val_ds) else {"loss": math.nan, "acc": math.nan}
+                           device, amp=amp, desc=f"epoch {epoch} val", epoch=epoch) if len(val_ds) else nan_row
             te = run_epoch(model, _loader(test, cfg["batch_size"], False, 0, cfg["num_workers"], device), task,
                            device, amp=amp, desc=f"epoch {epoch} test", epoch=epoch)
-        row = {"epoch": epoch, "lr": lr, "train_loss": tr["loss"], "train_acc": tr["acc"], "val_loss": va["loss"],
-               "val_acc": va["acc"], "test_loss": te["loss"], "test_acc": te["acc"], "seconds": time.time() - t0}
+        row = {"epoch": epoch, "lr": lr}
+        for split, res in (("train", tr), ("val", va), ("test", te)):
+            row[f"{split}_loss"] = res["loss"]
+            for m in task.metric_names:
+                row[f"{split}_{m}"] = res[m]
+        row["seconds"] = time.time() - t0
         history.append(row)
-        sel = va["acc"] if len(val_ds) else tr["acc"]
-        if best["val"] is None or sel > best["val"]:
+        sel = va[sel_name] if len(val_ds) else tr[sel_name]
+        if best["val"] is None or better(sel, best["val"]):
             best = {"epoch": epoch, "val": sel, "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        log.info("epoch %d: train loss %.4f acc %.3f | val acc %.3f | test acc %.3f | %.1fs",
-                 epoch, tr["loss"], tr["acc"], va["acc"], te["acc"], row["seconds"])
+        log.info("epoch %d: train loss %.4f %s %.4f | val %s %.4f | test %s %.4f | %.1fs", epoch, tr["loss"], sel_name,
+                 tr[sel_name], sel_name, va[sel_name], sel_name, te[sel_name], row["seconds"])
         if writer is not None:
-            for k in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr"):
-                writer.add_scalar(k.replace("_", "/", 1), row[k], epoch)
+            for k, v in row.items():
+                if k not in ("epoch", "seconds"):
+                    writer.add_scalar(k.replace("_", "/", 1), v, epoch)
             writer.flush()
         _save_checkpoint(ckpt_path, {
             "digest": digest, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -243,12 +258,15 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
         writer.close()
 
     best_row = history[best["epoch"]]
+    pick = max if task.higher_is_better else min
     summary = {
         "arch": spec.arch, "task": spec.task, "parameters": n_params, "epochs": cfg["epochs"],
-        "best_epoch": best["epoch"], "val_acc_best": best_row["val_acc"],
-        "test_acc_at_best_val": best_row["test_acc"],  # accuracy-B of the PLIF paper
-        "test_acc_max": max(r["test_acc"] for r in history),  # accuracy-A
-        "test_acc_last": history[-1]["test_acc"],
+        "best_epoch": best["epoch"], "selection_metric": sel_name, f"val_{sel_name}_best": best_row[f"val_{sel_name}"],
+        # for gesture: test accuracy of the validation-selected epoch (accuracy-B of the PLIF paper) and the best
+        # test accuracy over training (accuracy-A)
+        f"test_{sel_name}_at_best_val": best_row[f"test_{sel_name}"],
+        f"test_{sel_name}_{pick.__name__}": pick(r[f"test_{sel_name}"] for r in history),
+        f"test_{sel_name}_last": history[-1][f"test_{sel_name}"],
         "train_seconds": sum(r["seconds"] for r in history),
         "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test), "n_classes": n_classes,
         "in_shape": list(in_shape), "frames": {k: _plain(v) for k, v in full.attrs.items()},
@@ -256,7 +274,7 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
     }
     with atomic_path(out_metrics) as tmp:
         with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=METRIC_FIELDS)
+            w = csv.DictWriter(fh, fieldnames=metric_fields(task))
             w.writeheader()
             w.writerows(history)
     with atomic_path(out_model) as tmp:
