@@ -37,7 +37,68 @@ class ClassificationTask:
         return total / n
 
 
-def make_task(task: str, n_classes: int | None = None, loss: str = "mse"):
+def make_task(task: str, n_classes: int | None = None, loss: str = "mse", **kwargs):
     if task == "gesture":
         return ClassificationTask(n_classes=n_classes or 11, loss_name=loss)
+    if task == "pose":
+        return PoseTask(**kwargs)
     raise ValueError(f"unknown task {task!r}")
+
+
+def gaussian_heatmaps(uv: torch.Tensor, H: int, W: int, sigma: float) -> torch.Tensor:
+    """Target heatmaps [N, J, H, W] from joint positions ``uv`` [N, 2, J] (pixels, NaN = joint not visible).
+
+    A Gaussian of std ``sigma`` at (v, u) normalised to a peak of 1, as the DHP19 targets (one-hot blurred, then
+    divided by its max); invisible joints get an all-zero map.
+    """
+    u, v = uv[:, 0], uv[:, 1]                                         # [N, J]
+    valid = torch.isfinite(u) & torch.isfinite(v)
+    u = torch.where(valid, u, torch.zeros_like(u))
+    v = torch.where(valid, v, torch.zeros_like(v))
+    ys = torch.arange(H, device=uv.device, dtype=uv.dtype).view(1, 1, H, 1)
+    xs = torch.arange(W, device=uv.device, dtype=uv.dtype).view(1, 1, 1, W)
+    d2 = (ys - v[..., None, None]) ** 2 + (xs - u[..., None, None]) ** 2
+    return torch.exp(-d2 / (2 * sigma**2)) * valid[..., None, None].to(uv.dtype)
+
+
+def heatmap_peaks(hm: torch.Tensor) -> torch.Tensor:
+    """Argmax positions [N, 2, J] (u = column, v = row) of heatmaps [N, J, H, W]."""
+    n, j, h, w = hm.shape
+    idx = hm.reshape(n, j, h * w).argmax(-1)
+    return torch.stack([(idx % w).to(hm.dtype), torch.div(idx, w, rounding_mode="floor").to(hm.dtype)], dim=1)
+
+
+@dataclass
+class PoseTask:
+    """2D pose by heatmap regression (DHP19): MSE against Gaussian target maps, 2D MPJPE in sensor pixels.
+
+    ``pixel_scale`` converts cache pixels back to sensor pixels (the frames' downsample factor), so the metric
+    is comparable with the papers' per-camera 2D MPJPE.
+    """
+
+    sigma: float = 2.0
+    pixel_scale: float = 1.0
+    selection_metric: str = "mpjpe2d"
+    higher_is_better: bool = False
+    metric_names: tuple = ("mpjpe2d",)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if out.dim() == 5:  # per-step predictions [T, N, J, H, W]: train on every step
+            target = gaussian_heatmaps(y.float(), out.shape[-2], out.shape[-1], self.sigma)
+            return F.mse_loss(out.float(), target.unsqueeze(0).expand_as(out))
+        target = gaussian_heatmaps(y.float(), out.shape[-2], out.shape[-1], self.sigma)
+        return F.mse_loss(out.float(), target)
+
+    def batch_stats(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        if out.dim() == 5:
+            out = out[-1]
+        err = self.joint_errors(out, y)                               # [N, J], NaN for invisible joints
+        per_sample = torch.nanmean(err, dim=1)
+        return {"mpjpe2d": float(torch.nansum(per_sample))}
+
+    def joint_errors(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        peaks = heatmap_peaks(out.detach().float())
+        return torch.linalg.vector_norm(peaks - y.float(), dim=1) * self.pixel_scale
+
+    def reduce(self, name: str, total: float, n: int) -> float:
+        return total / n
