@@ -3,10 +3,11 @@
 Layout of a cache file::
 
     /frames   (N, T, C, H, W) uint16   event counts, chunked one sample per chunk, lzf-compressed
-    /labels   (N,) int64               class index (0-based)
+    /labels   (N,) int64 | (N, ...) f4  class index (0-based), or a target array (pose: joint positions)
     /trial    (N,) int32               index into /trials
     /trials   (K,) str                 source recording of each sample (e.g. user24_led.aedat)
     /window   (N, 2) int64             [start, end) of the label window in µs
+    /<extra>  (N, ...)                 task-specific per-sample arrays (pose: xyz, camera, movement, frame)
     attrs: every parameter that made the file (T, split_by, downsample, H, W, dataset, source digest, evsnn version)
 """
 from __future__ import annotations
@@ -35,18 +36,23 @@ class FrameCacheWriter:
         self.trial = []
         self.window = []
         self.trials: list[str] = []
+        self.extra: dict[str, list] = {}
         self._trial_index: dict[str, int] = {}
         for k, v in attrs.items():
             self.h5.attrs[k] = v
 
-    def add(self, frames: np.ndarray, label: int, trial: str, window: tuple[int, int]) -> None:
+    def add(self, frames: np.ndarray, label, trial: str, window: tuple[int, int], **extra) -> None:
+        """Append one sample; ``label`` is a class index or a target array (e.g. joint positions), ``extra``
+        per-sample arrays stored as datasets of their own (e.g. 3D joints, camera, movement)."""
         n = self.frames.shape[0]
         self.frames.resize(n + 1, axis=0)
         info = np.iinfo(self.dtype) if self.dtype.kind in "iu" else None
         if info is not None:
             frames = np.clip(frames, info.min, info.max)
         self.frames[n] = frames.astype(self.dtype, copy=False)
-        self.labels.append(int(label))
+        self.labels.append(int(label) if np.ndim(label) == 0 else np.asarray(label, dtype=np.float32))
+        for key, value in extra.items():
+            self.extra.setdefault(key, []).append(value)
         if trial not in self._trial_index:
             self._trial_index[trial] = len(self.trials)
             self.trials.append(trial)
@@ -54,7 +60,10 @@ class FrameCacheWriter:
         self.window.append(window)
 
     def close(self) -> None:
-        self.h5.create_dataset("labels", data=np.asarray(self.labels, dtype=np.int64))
+        is_class = all(isinstance(v, int) for v in self.labels)
+        self.h5.create_dataset("labels", data=np.asarray(self.labels, dtype=np.int64 if is_class else np.float32))
+        for key, values in self.extra.items():
+            self.h5.create_dataset(key, data=np.asarray(values))
         self.h5.create_dataset("trial", data=np.asarray(self.trial, dtype=np.int32))
         self.h5.create_dataset("trials", data=np.asarray(self.trials, dtype=object), dtype=h5py.string_dtype())
         self.h5.create_dataset("window", data=np.asarray(self.window, dtype=np.int64).reshape(-1, 2))
