@@ -128,7 +128,18 @@ def _check_references(cfg: dict) -> None:
     for name, fr in frames.items():
         if fr["dataset"] not in datasets:
             raise ConfigError(f"config key 'frames.{name}.dataset' names {fr['dataset']!r}, which is not a dataset of this config; defined datasets: {', '.join(sorted(datasets))}")
+    task_kind = {"gesture": "dvsgesture", "pose": "dhp19"}
+    for name, fr in frames.items():
+        kind = datasets[fr["dataset"]]["kind"]
+        if fr.get("dhp19") is not None and kind != "dhp19":
+            raise ConfigError(f"config key 'frames.{name}.dhp19' applies only to frames of a dhp19 dataset; "
+                              f"{fr['dataset']!r} is a {kind} dataset")
     for name, m in models.items():
+        if m["frames"] in frames:
+            kind = datasets[frames[m["frames"]]["dataset"]]["kind"]
+            if task_kind[m["task"]] != kind:
+                raise ConfigError(f"config key 'models.{name}.task' is {m['task']!r}, which needs frames of a "
+                                  f"{task_kind[m['task']]} dataset; frames {m['frames']!r} come from a {kind} dataset")
         if m["frames"] not in frames:
             raise ConfigError(f"config key 'models.{name}.frames' names {m['frames']!r}, which is not a frames entry of this config; defined frames: {', '.join(sorted(frames))}")
         archs = available_archs(m["task"])

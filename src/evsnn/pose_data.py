@@ -70,9 +70,19 @@ def prepare_dhp19(name: str, ds_cfg: dict, data_root: str, manifest_out: str) ->
     return manifest
 
 
-def camera_frames(dvs: np.ndarray, camera: int, downsample: int) -> np.ndarray:
-    """(F, 260, 346, 4) uint8 -> (F, 260/k, 344/k) uint8 frames of one camera (mean over k x k blocks)."""
-    img = dvs[:, :, :CNN_WIDTH, CAMERA_TO_CHANNEL[camera]]
+def crop_window(crop) -> tuple[int, int, int, int]:
+    """(row0, col0, rows, cols) of the centred crop of the 260 x 344 CNN input."""
+    rows, cols = crop if crop else (260, CNN_WIDTH)
+    if not (0 < rows <= 260 and 0 < cols <= CNN_WIDTH):
+        raise ValueError(f"frames dhp19.crop {list(crop)} must fit in the 260 x {CNN_WIDTH} CNN input")
+    return (260 - rows) // 2, (CNN_WIDTH - cols) // 2, rows, cols
+
+
+def camera_frames(dvs: np.ndarray, camera: int, downsample: int, crop=None) -> np.ndarray:
+    """(F, 260, 346, 4) uint8 -> (F, rows/k, cols/k) uint8 frames of one camera (centred crop of the CNN's
+    260 x 344 input, then the mean over k x k blocks)."""
+    r0, c0, rows, cols = crop_window(crop)
+    img = dvs[:, r0: r0 + rows, c0: c0 + cols, CAMERA_TO_CHANNEL[camera]]
     if downsample == 1:
         return img
     f, h, w = img.shape
@@ -89,13 +99,14 @@ def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test
     T, k = frames_cfg["T"], frames_cfg["downsample"]
     cameras = tuple(opts.get("cameras", (2, 3)))
     test_subjects = set(opts.get("test_subjects", TEST_SUBJECTS))
-    H, W = 260 // k, CNN_WIDTH // k
+    r0, c0, rows, cols = crop_window(opts.get("crop"))
+    H, W = rows // k, cols // k
     P = read_projection_matrices(manifest["p_matrices"])
     pre = {key: opts[key] for key in ("events_per_frame", "hot_pixel_threshold", "ba_dt") if key in opts}
     writers, counts, skipped = {}, {"train": 0, "test": 0}, []
     outs = {"train": out_train, "test": out_test}
     base_attrs = {"dataset": manifest["dataset"], "kind": "dhp19", "T": T, "downsample": k, "H": H, "W": W,
-                  "cameras": json.dumps(list(cameras)), "n_classes": len(JOINTS), "joints": ",".join(JOINTS),
+                  "cameras": json.dumps(list(cameras)), "crop": json.dumps([r0, c0, rows, cols]), "n_classes": len(JOINTS), "joints": ",".join(JOINTS),
                   "preprocessing": json.dumps(pre), "source_digest": manifest["digest"],
                   "evsnn_version": evsnn.__version__,
                   "convention": "labels = (u, v) of the last frame's joints in cache pixels (sensor px / downsample), "
@@ -114,8 +125,10 @@ def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test
                     continue
                 mov = movement_index(rec["session"], rec["movement"])
                 for cam in cameras:
-                    frames = camera_frames(dvs, cam, k)
+                    frames = camera_frames(dvs, cam, k, opts.get("crop"))
                     u, v, mask = project(P[cam], xyz, H=260, W=CNN_WIDTH)
+                    u, v = u - c0, v - r0
+                    mask &= (u > 0) & (u <= cols) & (v > 0) & (v <= rows)
                     uv = np.stack([np.where(mask, u / k, np.nan), np.where(mask, v / k, np.nan)], axis=1)
                     for i in range(T - 1, len(frames)):
                         writers[split].add(frames[i - T + 1: i + 1, None], uv[i], rec["name"], (i, i + 1),
