@@ -26,6 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = ev_cmds.add_parser("info", help="print format, camera layout, event count, resolution and time span as JSON")
     p.add_argument("file")
     p.set_defaults(func=_events_info)
+
+    def _pose_import_dhp19_cnn(args: argparse.Namespace) -> dict:
+        from evsnn.keras_import import import_dhp19_cnn
+
+        return import_dhp19_cnn(args.model, args.out)
+
+    pose = groups.add_parser("pose", help="human-pose (DHP19) tools")
+    pose_cmds = pose.add_subparsers(dest="command", required=True)
+    p = pose_cmds.add_parser("import-dhp19-cnn", help="convert the official Keras DHP_CNN.model to an evsnn "
+                             "dhp19_cnn checkpoint; prints the layer table as JSON")
+    p.add_argument("model", help="DHP_CNN.model (Keras 2.2.4 HDF5)")
+    p.add_argument("out", help="output checkpoint (.pt), loadable with evsnn.train.load_model")
+    p.set_defaults(func=_pose_import_dhp19_cnn)
     return parser
 
 
