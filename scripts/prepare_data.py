@@ -1,8 +1,10 @@
 """Rule `dataset`: make a dataset's raw tree available and write its manifest."""
-from evsnn.gesture_data import prepare_dvsgesture
+import importlib
+
 from evsnn.util import setup_logging
 
 setup_logging(snakemake.log[0])  # noqa: F821
 p = snakemake.params  # noqa: F821
-PREPARE = {"dvsgesture": prepare_dvsgesture}
-PREPARE[p.cfg["kind"]](p.name, p.cfg, p.data_root, snakemake.output.manifest)  # noqa: F821
+PREPARE = {"dvsgesture": ("evsnn.gesture_data", "prepare_dvsgesture"), "dhp19": ("evsnn.pose_data", "prepare_dhp19")}
+module, func = PREPARE[p.cfg["kind"]]
+getattr(importlib.import_module(module), func)(p.name, p.cfg, p.data_root, snakemake.output.manifest)  # noqa: F821

@@ -29,6 +29,18 @@ def test_demo_model_beats_chance(demo):
     assert summary["test_acc_max"] >= summary["test_acc_at_best_val"]
 
 
+def test_demo_pose_model_beats_mean_pose_baseline(demo):
+    m = json.loads((demo / "results/eval/pose_cnn/metrics.json").read_text())
+    base = m["baseline_mean_pose"]
+    assert m["n_samples"] > 0 and set(m["mpjpe_2d"]) == {"cam2", "cam3"}
+    assert m["mpjpe_2d_mean"] < base["mpjpe_2d_mean"], (m["mpjpe_2d"], base)
+    assert m["mpjpe_3d"] < base["mpjpe_3d"]
+    assert m["by_movement"]["group"] and len(m["by_movement"]["mpjpe_3d"]) == len(m["by_movement"]["group"])
+    for png in ("overlay.png", "skeleton3d.png", "per_movement.png", "curves.png"):
+        assert (demo / "results/eval/pose_cnn" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| pose_cnn |" in (demo / "results/tables/pose.md").read_text()
+
+
 def test_demo_outputs(demo):
     for png in ("confusion.png", "curves.png"):
         data = (demo / "results/eval/gesture_plif" / png).read_bytes()
@@ -58,14 +70,19 @@ def test_training_param_change_reruns_training_not_preprocessing(demo, tmp_path)
     alt = tmp_path / "alt.yaml"
     alt.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smk(demo, "-n", "--configfile", str(alt)))
-    assert jobs.get("train") == 1 and jobs.get("evaluate") == 1 and jobs.get("gesture_table") == 1
+    assert jobs.get("train") == 1 and jobs.get("evaluate_gesture") == 1 and jobs.get("gesture_table") == 1
+    assert "evaluate_pose" not in jobs and "pose_table" not in jobs
     assert "frames" not in jobs and "dataset" not in jobs
 
 
 @pytest.mark.parametrize("module, stale, fresh", [
-    ("models/gesture.py", {"train", "evaluate", "gesture_table"}, {"frames", "dataset"}),
-    ("frames.py", {"frames", "train", "evaluate", "gesture_table"}, {"dataset"}),
-    ("tables.py", {"gesture_table"}, {"frames", "dataset", "train", "evaluate"}),
+    ("models/gesture.py", {"train", "evaluate_gesture", "gesture_table"},
+     {"frames", "dataset", "evaluate_pose", "pose_table"}),
+    ("models/pose.py", {"train", "evaluate_pose", "pose_table"},
+     {"frames", "dataset", "evaluate_gesture", "gesture_table"}),
+    ("frames.py", {"frames", "train", "evaluate_gesture", "gesture_table"}, {"dataset", "evaluate_pose"}),
+    ("dhp19_preprocess.py", {"frames", "train", "evaluate_pose", "pose_table"}, {"evaluate_gesture"}),
+    ("tables.py", {"gesture_table", "pose_table"}, {"frames", "dataset", "train", "evaluate_gesture"}),
 ])
 def test_source_edit_makes_exactly_dependent_outputs_stale(demo, module, stale, fresh):
     path = demo / "src" / "evsnn" / module
@@ -77,6 +94,7 @@ def test_source_edit_makes_exactly_dependent_outputs_stale(demo, module, stale, 
         path.write_text(original)
     assert stale <= set(jobs), jobs
     assert not (fresh & set(jobs)), jobs
+    assert jobs.get("train", 1) == 1 and jobs.get("frames", 1) == 1  # one model / one frame cache, not both tasks
 
 
 def test_lint_clean(demo):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,8 @@ def prepare_dvsgesture(name: str, ds_cfg: dict, data_root: str, manifest_out: st
         from evsnn.synth.dvsgesture import write_dvsgesture_tree
 
         root = Path(data_root) / "synthetic" / name / "DvsGesture"
+        if root.exists():  # regenerated from scratch: no stale recordings of other settings
+            shutil.rmtree(root)
         syn = dict(ds_cfg.get("synthetic", {}))
         log.info("writing synthetic DvsGesture tree to %s with %s", root, syn)
         write_dvsgesture_tree(root, **syn)

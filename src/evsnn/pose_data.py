@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ def prepare_dhp19(name: str, ds_cfg: dict, data_root: str, manifest_out: str) ->
         from evsnn.synth.dhp19 import write_dhp19_tree
 
         root = Path(data_root) / "synthetic" / name
+        if root.exists():  # regenerated from scratch: no stale recordings of other settings
+            shutil.rmtree(root)
         syn = dict(ds_cfg.get("synthetic", {}))
         log.info("writing synthetic DHP19 tree to %s with %s", root, syn)
         write_dhp19_tree(root, **syn)

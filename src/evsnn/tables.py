@@ -59,3 +59,23 @@ def write_html_table(df: pd.DataFrame, html_path: str, title: str, notes: list[s
     if notes:
         body += '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
     write_html(html_path, title, body)
+
+
+def pose_table(runs: dict[str, dict]) -> pd.DataFrame:
+    """DHP19 pose runs side by side: 2D MPJPE per camera, 3D MPJPE, and the mean-pose baseline of each run."""
+    rows = []
+    for name, r in runs.items():
+        summary = json.loads(open(r["summary"]).read())
+        m = json.loads(open(r["metrics"]).read())
+        base = m["baseline_mean_pose"]
+        row = {"model": name, "arch": summary["arch"], "parameters": summary["parameters"],
+               "epochs": summary["epochs"], "input": "x".join(map(str, summary["in_shape"]))}
+        for cam, v in sorted(m["mpjpe_2d"].items()):
+            row[f"mpjpe_2d_{cam}"] = round(v, 2)
+        row["mpjpe_3d_mm"] = round(m["mpjpe_3d"], 1)
+        row["baseline_2d_mean"] = round(base["mpjpe_2d_mean"], 2)
+        row["baseline_3d_mm"] = round(base["mpjpe_3d"], 1)
+        row["n_test"] = m["n_samples"]
+        row["train_minutes"] = round(summary["train_seconds"] / 60, 2)
+        rows.append(row)
+    return pd.DataFrame(rows)

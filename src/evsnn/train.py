@@ -170,7 +170,8 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
     train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
     n_classes = int(full.attrs["n_classes"]) if "n_classes" in full.attrs else int(max(full.labels.max(), test.labels.max()) + 1)
     if spec.task == "pose":  # heatmap regression; MPJPE reported in sensor pixels
-        task = make_task("pose", sigma=cfg.get("heatmap_sigma", 2.0), pixel_scale=float(full.attrs.get("downsample", 1)))
+        task = make_task("pose", loss=cfg["loss"], sigma=cfg.get("heatmap_sigma", 2.0),
+                         pixel_scale=float(full.attrs.get("downsample", 1)))
     else:
         task = make_task(spec.task, n_classes=n_classes, loss=cfg["loss"])
     in_shape = full.frame_shape[1:]

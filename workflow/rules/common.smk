@@ -35,13 +35,17 @@ CORE = ("__init__.py", "events.py", "errors.py", "util.py", "config.py")
 # per dataset kind: the modules that read / generate / fetch its raw data and build its frame caches
 KIND_DATA = {
     "dvsgesture": ("gesture_data.py", "io/*.py", "synth/__init__.py", "synth/dvsgesture.py", "datasets.py",
-                   "download.py", "resources/*.csv"),
+                   "download.py", "resources/*.csv", "_accel.py"),
+    "dhp19": ("pose_data.py", "io/*.py", "synth/__init__.py", "synth/dhp19.py", "_accel.py"),
 }
 KIND_FRAMES = {
-    "dvsgesture": ("gesture_data.py", "frames.py", "data.py", "io/*.py"),
+    "dvsgesture": ("gesture_data.py", "frames.py", "data.py", "io/*.py", "_accel.py"),
+    "dhp19": ("pose_data.py", "dhp19_preprocess.py", "data.py", "io/*.py", "_accel.py"),
 }
 TRAIN_CODE = ("train.py", "tasks.py", "data.py", "models/__init__.py")
 EVAL_CODE = ("evaluate.py", "plots.py", "train.py", "data.py", "models/__init__.py")
+POSE_EVAL_CODE = ("pose_eval.py", "pose3d.py", "pose_plots.py", "plots.py", "train.py", "data.py",
+                  "models/__init__.py", "dhp19_preprocess.py", "io/dhp19.py")
 
 
 def dataset_cfg(name):
@@ -79,11 +83,25 @@ def models_of_task(task):
     return [m for m in MODELS if model_cfg(m)["task"] == task]
 
 
+def hybrid_models():
+    return [m for m in models_of_task("pose") if model_cfg(m)["arch"] == "hybrid_cnn_snn"]
+
+
+def regex_of(names):
+    """A wildcard constraint matching exactly ``names`` (nothing when empty)."""
+    return "|".join(names) if names else "(?!x)x"
+
+
 def final_outputs():
     out = []
-    for m in MODELS:
+    for m in models_of_task("gesture"):
         out += [f"{RES}/eval/{m}/metrics.json", f"{RES}/eval/{m}/confusion.png", f"{RES}/eval/{m}/curves.png"]
-    if models_of_task("gesture"):
-        out += [f"{RES}/tables/gesture.csv", f"{RES}/tables/gesture.md", f"{RES}/tables/gesture.html"]
+    for m in models_of_task("pose"):
+        out += [f"{RES}/eval/{m}/{f}" for f in ("metrics.json", "overlay.png", "skeleton3d.png", "per_movement.png",
+                                                "curves.png")]
+    out += [f"{RES}/eval/{m}/time_since_cnn.png" for m in hybrid_models()]
+    for task in ("gesture", "pose"):
+        if models_of_task(task):
+            out += [f"{RES}/tables/{task}.csv", f"{RES}/tables/{task}.md", f"{RES}/tables/{task}.html"]
     out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]
     return out

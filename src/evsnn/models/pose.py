@@ -472,9 +472,10 @@ class DHP19SDNN(nn.Module):
 
     def __init__(self, in_shape=(1, 260, 344), n_classes=13, *, base_channels=16, threshold=0.03125, tau_grad=0.5,
                  scale_grad=1.0, learn_threshold=True, weight_scale=3, weight_norm=True, mean_only_bn=True,
-                 delay_shift=False, per_step=False):
+                 delay_shift=False, per_step=False, input_scale=1.0):
         super().__init__()
         c, h, w = _check_common("dhp19_sdnn", in_shape, n_classes, base_channels)
+        self.input_scale = float(input_scale)  # DHP19 frames are 0..255: 1/64 maps them onto the Input grid [0, 4)
         if int(float(threshold) * 64) < 1:
             raise ConfigError(f"dhp19_sdnn: threshold {threshold} is below 1/64: lava-dl quantises the sigma-delta "
                               "threshold to multiples of 1/64 (vThMant = threshold * 64), so it would become 0 "
@@ -482,7 +483,8 @@ class DHP19SDNN(nn.Module):
         self._init_kwargs = dict(in_shape=(c, h, w), n_classes=int(n_classes), base_channels=base_channels,
                                  threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad,
                                  learn_threshold=learn_threshold, weight_scale=weight_scale, weight_norm=weight_norm,
-                                 mean_only_bn=mean_only_bn, delay_shift=delay_shift, per_step=per_step)
+                                 mean_only_bn=mean_only_bn, delay_shift=delay_shift, per_step=per_step,
+                                 input_scale=input_scale)
         import functools
 
         from lava.lib.dl import slayer
@@ -529,7 +531,7 @@ class DHP19SDNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _as_seq(x)
-        y = self.forward_slayer(x.permute(1, 2, 3, 4, 0).contiguous())   # [N, J, H, W, T]
+        y = self.forward_slayer((x * self.input_scale).permute(1, 2, 3, 4, 0).contiguous())  # [N, J, H, W, T]
         y = y.permute(4, 0, 1, 2, 3)                                       # [T, N, J, H, W]
         return _select(y, self.per_step)
 
