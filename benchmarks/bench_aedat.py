@@ -45,10 +45,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT / "src", ROOT / "tests"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
 
 from evsnn.events import make_events  # noqa: E402
 from evsnn.io import aedat3  # noqa: E402
@@ -59,23 +57,6 @@ OURS_NUMPY = "evsnn read_aedat3 (numpy fallback)"
 SJ = "spikingjelly load_aedat_v3"
 TONIC = "tonic io.read_dvs_ibm"
 TONIC_BYPASS = "tonic building blocks (bug bypassed; less work)"
-
-
-def pin_to_one_core() -> str:
-    """Pin this process to one CPU and one thread everywhere; returns a description."""
-    try:
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        where = f"CPU {cpu}"
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        where = "unpinned"
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
-    return where
 
 
 def load_spikingjelly_load_aedat_v3():

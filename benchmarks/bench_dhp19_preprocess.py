@@ -40,9 +40,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:
-    sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
 
 from evsnn import dhp19_preprocess as dp  # noqa: E402
 from evsnn.events import CAMERA_EVENT_DTYPE  # noqa: E402
@@ -51,16 +50,6 @@ EVSNN_NUMBA = "evsnn (numba)"
 EVSNN_NUMPY = "evsnn (numpy backend)"
 EVSNN_FILE = "evsnn incl. .aedat/.mat reading (numba)"
 PLAIN = "straightforward per-event Python"
-
-
-def pin_to_one_core() -> str:
-    """Pin this process to one CPU; returns a description."""
-    try:
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"CPU {cpu}"
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return "unpinned"
 
 
 def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:

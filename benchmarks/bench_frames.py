@@ -36,30 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT / "src", ROOT / "tests"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
 
 from evsnn import frames  # noqa: E402
 from evsnn.events import make_events  # noqa: E402
-
-
-def pin_to_one_core() -> str:
-    """Pin this process to one CPU and one thread everywhere; returns a description."""
-    try:
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        where = f"CPU {cpu}"
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        where = "unpinned"
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
-    return where
 
 
 def load_tonic_to_frame():

@@ -42,10 +42,11 @@ KIND_FRAMES = {
     "dvsgesture": ("gesture_data.py", "frames.py", "data.py", "io/*.py", "_accel.py"),
     "dhp19": ("pose_data.py", "dhp19_preprocess.py", "data.py", "io/*.py", "_accel.py"),
 }
-TRAIN_CODE = ("train.py", "tasks.py", "data.py", "models/__init__.py")
-EVAL_CODE = ("evaluate.py", "plots.py", "train.py", "data.py", "models/__init__.py")
+# models/_*.py: helpers shared by the model families (fingerprinted for every model)
+TRAIN_CODE = ("train.py", "tasks.py", "data.py", "models/__init__.py", "models/_*.py")
+EVAL_CODE = ("evaluate.py", "plots.py", "train.py", "data.py", "models/__init__.py", "models/_*.py")
 POSE_EVAL_CODE = ("pose_eval.py", "pose3d.py", "pose_plots.py", "plots.py", "train.py", "data.py",
-                  "models/__init__.py", "dhp19_preprocess.py", "io/dhp19.py")
+                  "models/__init__.py", "models/_*.py", "dhp19_preprocess.py", "io/dhp19.py")
 
 
 def dataset_cfg(name):

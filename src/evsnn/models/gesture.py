@@ -11,20 +11,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from spikingjelly.activation_based import functional, layer, neuron, surrogate
+from spikingjelly.activation_based import functional, layer
+
+from evsnn.models._neurons import spiking_neuron
 
 TASK = "gesture"
-
-
-def _spiking_neuron(kind: str, tau: float, v_threshold: float):
-    common = dict(surrogate_function=surrogate.ATan(), detach_reset=True, v_threshold=v_threshold)
-    if kind == "plif":
-        return neuron.ParametricLIFNode(init_tau=tau, **common)
-    if kind == "lif":
-        return neuron.LIFNode(tau=tau, **common)
-    if kind == "if":
-        return neuron.IFNode(**common)
-    raise ValueError(f"neuron must be one of 'plif', 'lif', 'if', not {kind!r}")
 
 
 class PLIFNet(nn.Module):
@@ -44,7 +35,7 @@ class PLIFNet(nn.Module):
             blocks += [
                 layer.Conv2d(c_in if i == 0 else channels, channels, kernel_size=3, padding=1, bias=False),
                 layer.BatchNorm2d(channels),
-                _spiking_neuron(neuron, tau, v_threshold),
+                spiking_neuron(neuron, tau, v_threshold),
                 layer.MaxPool2d(2, 2),
             ]
         self.conv = nn.Sequential(*blocks)
@@ -53,10 +44,10 @@ class PLIFNet(nn.Module):
             layer.Flatten(),
             layer.Dropout(dropout),
             layer.Linear(feat, fc_hidden),
-            _spiking_neuron(neuron, tau, v_threshold),
+            spiking_neuron(neuron, tau, v_threshold),
             layer.Dropout(dropout),
             layer.Linear(fc_hidden, n_classes * voters),
-            _spiking_neuron(neuron, tau, v_threshold),
+            spiking_neuron(neuron, tau, v_threshold),
         )
         self.vote = layer.VotingLayer(voters)
         functional.set_step_mode(self, "m")

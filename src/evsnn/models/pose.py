@@ -191,17 +191,9 @@ class DHP19CNN(nn.Module):
 
 # ----------------------------------------------------------------------------------------------- SNN
 def _spiking_neuron(kind: str, tau: float, v_threshold: float, detach_reset: bool):
-    from spikingjelly.activation_based import neuron, surrogate
+    from evsnn.models._neurons import spiking_neuron
 
-    common = dict(surrogate_function=surrogate.ATan(), detach_reset=detach_reset, v_threshold=v_threshold,
-                  step_mode="m")
-    if kind == "plif":
-        return neuron.ParametricLIFNode(init_tau=tau, **common)
-    if kind == "lif":
-        return neuron.LIFNode(tau=tau, **common)
-    if kind == "if":
-        return neuron.IFNode(**common)
-    raise ConfigError(f"neuron must be one of 'plif', 'lif', 'if', not {kind!r}")
+    return spiking_neuron(kind, tau, v_threshold, detach_reset, step_mode="m")
 
 
 class _SpikingTrunk(nn.Module):
