@@ -12,7 +12,7 @@ setup:
 
 demo: setup
 	$(SNAKEMAKE) --cores $(CORES)
-	@echo "results: results/tables/gesture.md and results/eval/*/"
+	@echo "results: results/tables/{gesture,pose}.md, figures in results/eval/*/ (snakemake --report report.html for the HTML report)"
 
 test: setup
 	$(PY) -m pytest -q tests
