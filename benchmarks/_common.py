@@ -1,9 +1,15 @@
-"""Shared by the benchmarks: import paths, pinning to one core, markdown tables."""
+"""Shared by the benchmarks: one thread per numeric library, import paths, pinning to one core.
+
+Import it before numpy / numba / torch: the thread variables only act when set before those load.
+"""
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 for _p in (ROOT / "src", ROOT / "tests"):

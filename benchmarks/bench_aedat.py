@@ -31,22 +31,20 @@ best-of-``repeats`` wall clock, round-robin so that load changes on a shared mac
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (one thread per library; src/, tests/ on sys.path)
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
 import importlib.util  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
 
 from evsnn.events import make_events  # noqa: E402
 from evsnn.io import aedat3  # noqa: E402

@@ -26,22 +26,20 @@ best-of-``repeats`` wall clock, round-robin. Throughput = input events of the re
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (one thread per library; src/, tests/ on sys.path)
 
 import argparse  # noqa: E402
 import math  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
 
 from evsnn import dhp19_preprocess as dp  # noqa: E402
 from evsnn.events import CAMERA_EVENT_DTYPE  # noqa: E402

@@ -107,6 +107,17 @@ def _first_mismatch(path: Path, expected: Mapping[str, str]) -> tuple[str, str, 
 
 
 # ------------------------------------------------------------------------------- recorded checksums (TOFU)
+def _expectations(name: str, md5, sha256, record_checksum_to):
+    """(record file, what it recorded for ``name``, expected digests): the published md5/sha256, or else the
+    sha256 recorded on first download (datasets that publish no checksum)."""
+    record = Path(record_checksum_to) if record_checksum_to is not None else None
+    recorded = _read_record(record).get(name) if record is not None else None
+    expected = _expected_digests(md5, sha256)
+    if "sha256" not in expected and recorded and recorded.get("sha256"):
+        expected["sha256"] = str(recorded["sha256"]).lower()
+    return record, recorded, expected
+
+
 def _read_record(record: Path | None) -> dict:
     if record is None or not record.exists():
         return {}
@@ -138,11 +149,7 @@ def verify_checksum(path: str | os.PathLike, *, md5: str | None = None, sha256: 
     path = Path(path)
     if not path.is_file():
         raise DataMissingError(f"{path} does not exist, so its checksum cannot be verified")
-    record = Path(record_checksum_to) if record_checksum_to is not None else None
-    recorded = _read_record(record).get(path.name) if record is not None else None
-    expected = _expected_digests(md5, sha256)
-    if "sha256" not in expected and recorded and recorded.get("sha256"):
-        expected["sha256"] = str(recorded["sha256"]).lower()
+    record, recorded, expected = _expectations(path.name, md5, sha256, record_checksum_to)
     bad = _first_mismatch(path, expected)
     if bad is not None:
         raise ChecksumError(f"{path} has {bad[0]} {bad[2]} but {bad[1]} was expected")
@@ -288,11 +295,7 @@ def download(url: str | Sequence[str], dest: str | os.PathLike, *, md5: str | No
     dest = Path(dest)
     if not urls:
         raise DownloadError(f"no URL was given for {dest}")
-    record = Path(record_checksum_to) if record_checksum_to is not None else None
-    recorded = _read_record(record).get(dest.name) if record is not None else None
-    expected = _expected_digests(md5, sha256)
-    if "sha256" not in expected and recorded and recorded.get("sha256"):
-        expected["sha256"] = str(recorded["sha256"]).lower()
+    record, recorded, expected = _expectations(dest.name, md5, sha256, record_checksum_to)
 
     if dest.exists():
         if not expected:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from evsnn.events import slice_time
 from evsnn.frames import integrate_fixed_frames
 from evsnn.io.aedat3 import read_aedat3
 from evsnn.io.dvsgesture import CLASS_NAMES, list_trials, read_labels
-from evsnn.util import atomic_path, params_digest, write_json
+from evsnn.util import atomic_path, fresh_dir, params_digest, write_json
 
 log = logging.getLogger("evsnn.gesture")
 
@@ -34,9 +33,7 @@ def prepare_dvsgesture(name: str, ds_cfg: dict, data_root: str, manifest_out: st
     if source == "synthetic":
         from evsnn.synth.dvsgesture import write_dvsgesture_tree
 
-        root = Path(data_root) / "synthetic" / name / "DvsGesture"
-        if root.exists():  # regenerated from scratch: no stale recordings of other settings
-            shutil.rmtree(root)
+        root = fresh_dir(Path(data_root) / "synthetic" / name / "DvsGesture")
         syn = dict(ds_cfg.get("synthetic", {}))
         log.info("writing synthetic DvsGesture tree to %s with %s", root, syn)
         write_dvsgesture_tree(root, **syn)

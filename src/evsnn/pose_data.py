@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from evsnn.data import FrameCacheWriter
 from evsnn.errors import DataMissingError
 from evsnn.io.dhp19 import (CAMERA_TO_CHANNEL, JOINTS, CorruptRecordingError, list_recordings, movement_index,
                             read_projection_matrices)
-from evsnn.util import atomic_path, params_digest, write_json
+from evsnn.util import atomic_path, fresh_dir, params_digest, write_json
 
 log = logging.getLogger("evsnn.pose")
 
@@ -38,9 +37,7 @@ def prepare_dhp19(name: str, ds_cfg: dict, data_root: str, manifest_out: str) ->
     if source == "synthetic":
         from evsnn.synth.dhp19 import write_dhp19_tree
 
-        root = Path(data_root) / "synthetic" / name
-        if root.exists():  # regenerated from scratch: no stale recordings of other settings
-            shutil.rmtree(root)
+        root = fresh_dir(Path(data_root) / "synthetic" / name)
         syn = dict(ds_cfg.get("synthetic", {}))
         log.info("writing synthetic DHP19 tree to %s with %s", root, syn)
         write_dhp19_tree(root, **syn)

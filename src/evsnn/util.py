@@ -34,6 +34,17 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             tmp.unlink()
 
 
+def fresh_dir(path: str | os.PathLike) -> Path:
+    """Remove ``path`` if it exists (a generated tree is rewritten from scratch: no stale files of other
+    settings survive) and return it as a Path."""
+    import shutil
+
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    return path
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
