@@ -11,7 +11,7 @@ py=${PYTHON:-python3.11}
 command -v "$py" >/dev/null 2>&1 || py=python3
 
 stamp="$venv/.evsnn-env-stamp"
-want=$(cat "$here/requirements.txt" "$here/constraints.txt" "$here/install.sh" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)
+want=$(cat "$here/requirements.txt" "$here/constraints.txt" "$here/requirements-nodeps.txt" "$here/patch_lava.py" "$here/install.sh" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "evsnn environment up to date: $venv"
   exit 0

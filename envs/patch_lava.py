@@ -34,9 +34,10 @@ def patch_var_model(site: pathlib.Path) -> None:
 def patch_slayer_init(site: pathlib.Path) -> None:
     path = site / "lava/lib/dl/slayer/__init__.py"
     src = path.read_text()
-    old = "from . import object_detection as obd\n"
-    if old in src:
-        src = src.replace(old, "try:  # needs cv2 + torchvision (patched by evsnn)\n    from . import object_detection as obd\nexcept Exception:  # noqa: BLE001\n    obd = None\n")
+    old = "\nfrom . import object_detection as obd\n"  # at the start of a line: not inside our try block
+    if "patched by evsnn" not in src and old in src:
+        src = src.replace(old, "\ntry:  # needs cv2 + torchvision (patched by evsnn)\n    from . import object_detection as obd\n"
+                               "except Exception:  # noqa: BLE001\n    obd = None\n")
         path.write_text(src)
         print(f"patched {path}")
 

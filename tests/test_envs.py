@@ -43,3 +43,30 @@ def test_nodeps_packages_pinned():
     nodeps = reqs(ENVS / "requirements-nodeps.txt")
     assert set(nodeps) == {"spikingjelly", "lava-nc", "lava-dl"}
     assert all("==" in s for s in nodeps.values())
+
+
+def test_lava_patches_are_idempotent(tmp_path):
+    """envs/install.sh may run again (changed pins): patching twice must leave valid, once-patched sources."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("patch_lava", ENVS / "patch_lava.py")
+    patch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(patch)
+    slayer = tmp_path / "lava/lib/dl/slayer/__init__.py"
+    var_model = tmp_path / "lava/magma/compiler/var_model.py"
+    slayer.parent.mkdir(parents=True)
+    var_model.parent.mkdir(parents=True)
+    slayer.write_text("from . import utils\nfrom . import object_detection as obd\n\n__all__ = ['utils', 'obd']\n")
+    var_model.write_text("from dataclasses import dataclass, InitVar\n\n\nclass ByteEncoder:\n    pass\n\n\n"
+                         "@dataclass\nclass Enc:\n    x: ByteEncoder = ByteEncoder()\n")
+    for _ in range(3):
+        patch.patch_slayer_init(tmp_path)
+        patch.patch_var_model(tmp_path)
+    text = slayer.read_text()
+    assert text.count("from . import object_detection as obd") == 1 and text.count("try:") == 1
+    compile(text, str(slayer), "exec")
+    vm = var_model.read_text()
+    assert "field(default_factory=ByteEncoder)" in vm and vm.count("field") == 2
+    ns: dict = {}
+    exec(compile(vm, str(var_model), "exec"), ns)  # a mutable default would raise ValueError on 3.11
+    assert ns["Enc"]().x is not ns["Enc"]().x
