@@ -168,8 +168,13 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
     test = FrameCacheDataset(test_cache)
     tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"])
     train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
-    n_classes = int(full.attrs["n_classes"]) if "n_classes" in full.attrs else int(max(full.labels.max(), test.labels.max()) + 1)
-    if spec.task == "pose":  # heatmap regression; MPJPE reported in sensor pixels
+    if spec.task == "depth":  # depth maps, not classes (NaN = no ground truth); models ignore n_classes
+        n_classes = 1
+    else:
+        n_classes = int(full.attrs["n_classes"]) if "n_classes" in full.attrs else int(max(full.labels.max(), test.labels.max()) + 1)
+    if spec.task == "depth":  # depth regression in metres; MDE in cm (FORMATS 3.5)
+        task = make_task("depth", loss=cfg["loss"], cutoffs=tuple(cfg.get("depth_cutoffs", (10.0, 20.0, 30.0))))
+    elif spec.task == "pose":  # heatmap regression; MPJPE reported in sensor pixels
         task = make_task("pose", loss=cfg["loss"], sigma=cfg.get("heatmap_sigma", 2.0),
                          pixel_scale=float(full.attrs.get("downsample", 1)))
     else:
