@@ -99,6 +99,32 @@ def test_input_size_must_be_divisible_by_4(arch):
         build_model(arch, {"base_channels": 2}, in_shape=(1, 18, 20), n_classes=J)
 
 
+@pytest.mark.parametrize("arch, net, can_be_negative", [
+    ("dhp19_cnn", {}, False),                          # as published: ReLU on the heatmaps
+    ("dhp19_cnn", {"output_relu": False}, True),
+    ("dhp19_rnn", {}, True),                           # recurrent models: linear heatmap layer
+    ("cnn_rnn", {}, True),
+])
+def test_heatmap_layer_activation(arch, net, can_be_negative):
+    """A ReLU on the heatmap layer can switch a joint off for good under spatial_ce (all-zero map: no gradient,
+    argmax in the corner); the trainable variants keep that layer linear."""
+    torch.manual_seed(0)
+    model = build_model(arch, dict(net, base_channels=4), in_shape=(1, 16, 16), n_classes=13)
+    with torch.no_grad():
+        out = model(torch.rand(3, 2, 1, 16, 16) * 4)
+    assert bool((out < 0).any()) == can_be_negative
+
+
+def test_cnn_rnn_gates_do_not_saturate_on_raw_frame_values():
+    """The CNN-RNN normalises the encoder features before its ConvGRU: DHP19 frames are 0..255."""
+    torch.manual_seed(0)
+    model = build_model("cnn_rnn", {"base_channels": 4}, in_shape=(1, 16, 16), n_classes=13)
+    x = torch.rand(3, 2, 1, 16, 16)
+    with torch.no_grad():
+        small, large = model(x), model(x * 255)
+    assert torch.allclose(small, large, rtol=1e-3, atol=1e-3)  # layer norm: invariant to the frame scale
+
+
 def test_state_dict_round_trip_through_a_fresh_build():
     x = _frames(T=2)
     for arch in POSE_ARCHS:

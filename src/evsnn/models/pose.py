@@ -145,15 +145,20 @@ def _select(y_seq: torch.Tensor, per_step: bool) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------------------------- DHP19 CNN
 class DHP19CNN(nn.Module):
-    """The DHP19 CNN (17 conv/convT layers, no biases, ReLU everywhere); module names are the Keras layer names."""
+    """The DHP19 CNN (17 conv/convT layers, no biases, ReLU everywhere); module names are the Keras layer names.
+
+    ``output_relu`` (default True, as published) keeps the ReLU on the heatmap layer; set it False when training
+    with the ``spatial_ce`` loss, where a joint whose map goes all-zero under the ReLU gets no gradient again.
+    """
 
     is_spiking = False
 
-    def __init__(self, in_shape=(1, 260, 344), n_classes=13, *, base_channels=16, per_step=False):
+    def __init__(self, in_shape=(1, 260, 344), n_classes=13, *, base_channels=16, per_step=False, output_relu=True):
         super().__init__()
         c, _, _ = _check_common("dhp19_cnn", in_shape, n_classes, base_channels)
         self.spec = dhp19_layers(int(n_classes), base_channels, c)
         self.per_step = bool(per_step)
+        self.output_relu = bool(output_relu)
         for s in self.spec:
             if s.kind != "pool":
                 self.add_module(s.name, _make_conv(s))
@@ -169,14 +174,14 @@ class DHP19CNN(nn.Module):
             if s.kind == "pool":
                 x = F.max_pool2d(x, 2)
             else:
-                x = F.relu(getattr(self, s.name)(x))
+                x = getattr(self, s.name)(x)
+                if s.name != "pred_cube" or self.output_relu:
+                    x = F.relu(x)
                 out[s.name] = x
         return out
 
     def frame_forward(self, x: torch.Tensor) -> torch.Tensor:
-        for s in self.spec:
-            x = F.max_pool2d(x, 2) if s.kind == "pool" else F.relu(getattr(self, s.name)(x))
-        return x
+        return self.features(x)["pred_cube"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[T, N, C, H, W] -> [N, J, H, W] from the last frame ([T, N, J, H, W] with per_step);
@@ -293,7 +298,7 @@ class HybridCNNSNN(nn.Module):
                               f"frame only), got {cnn_every!r}")
         if not 0.0 <= float(output_decay) <= 1.0:
             raise ConfigError(f"hybrid_cnn_snn: output_decay must be in [0, 1], got {output_decay}")
-        self.cnn = DHP19CNN(in_shape, n_classes, base_channels=cnn_base_channels)
+        self.cnn = DHP19CNN(in_shape, n_classes, base_channels=cnn_base_channels, output_relu=False)
         spec = dhp19_layers(int(n_classes), base_channels, c)
         self.snn = _SpikingTrunk(spec, neuron, float(tau), float(v_threshold), bool(detach_reset), bool(batch_norm))
         cnn_width = {s.name: s.c_out for s in self.cnn.spec}
@@ -396,13 +401,22 @@ class DHP19RNN(nn.Module):
                     prev = states.get(s.name)
                     h, states[s.name] = cell(h, cell.init_state(h) if prev is None else prev)
                 else:
-                    h = F.relu(getattr(self, s.name)(h))
+                    h = getattr(self, s.name)(h)
+                    if s.name != "pred_cube":  # linear heatmap output: see CNNRNN
+                        h = F.relu(h)
             outs.append(h)
         return _select(torch.stack(outs), self.per_step)
 
 
 class CNNRNN(nn.Module):
-    """DHP19 CNN encoder (conv1..conv3d) per frame -> ConvGRU/LSTM at 1/4 resolution -> DHP19 decoder per step."""
+    """DHP19 CNN encoder (conv1..conv3d) per frame -> ConvGRU/LSTM at 1/4 resolution -> DHP19 decoder per step.
+
+    The encoder features are layer-normalised (per sample and frame, no affine) before the recurrent cell: the
+    bias-free ReLU encoder passes on the scale of the event frames (DHP19 frames are 0..255), which saturates the
+    cell's sigmoid/tanh gates and stops learning. The recurrent models' heatmap layer (``pred_cube``) is linear:
+    a ReLU there can switch a joint's map off for good (all zeros: no gradient, argmax at the corner), which
+    happened to the CNN-RNN in training.
+    """
 
     is_spiking = False
 
@@ -427,7 +441,9 @@ class CNNRNN(nn.Module):
 
     def _decode(self, x):
         for s in self.dec_spec:
-            x = F.relu(self.decoder[s.name](x))
+            x = self.decoder[s.name](x)
+            if s.name != "pred_cube":
+                x = F.relu(x)
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -436,7 +452,7 @@ class CNNRNN(nn.Module):
         state = self.rnn.init_state(feats[0])
         hs = []
         for t in range(feats.shape[0]):
-            h, state = self.rnn(feats[t], state)
+            h, state = self.rnn(F.layer_norm(feats[t], feats.shape[2:]), state)
             hs.append(h)
         hs = torch.stack(hs)
         if self.per_step:
