@@ -184,6 +184,41 @@ MVSEC = DatasetSource(
     files=_mvsec_files(),
 )
 
+#: focal length x baseline (px·m) of the rectified stereo pair per scene ([DDES], FORMATS 3.5); disparity = fB / depth
+MVSEC_FB: dict[str, float] = {"indoor_flying": 19.941772, "outdoor_day": 19.635287, "outdoor_night": 19.651191}
+#: depth-map indices of the benchmark's test frames per sequence ([DDES] dataset.py, FORMATS 3.5): range(start, stop)
+MVSEC_TEST_FRAMES: dict[str, tuple[int, int]] = {
+    "indoor_flying1": (140, 1201), "indoor_flying2": (120, 1421), "indoor_flying3": (73, 1616),
+    "indoor_flying4": (190, 290)}
+#: depth-map indices kept for training ([DDES] training filter if1 80-1259, if2 160-1579, if3 125-1814)
+MVSEC_TRAIN_FRAMES: dict[str, tuple[int, int]] = {
+    "indoor_flying1": (80, 1260), "indoor_flying2": (160, 1580), "indoor_flying3": (125, 1815)}
+#: the indoor_flying split protocols: train / test sequences (split 1 = test if1, split 2 = test if2, split 3 = test if3)
+MVSEC_SPLITS: dict[int, dict[str, tuple[str, ...]]] = {
+    1: {"train": ("indoor_flying2", "indoor_flying3"), "test": ("indoor_flying1",)},
+    2: {"train": ("indoor_flying1", "indoor_flying3"), "test": ("indoor_flying2",)},
+    3: {"train": ("indoor_flying1", "indoor_flying2"), "test": ("indoor_flying3",)},
+}
+
+
+def mvsec_split(split: int) -> dict[str, tuple[str, ...]]:
+    """Train / test sequences of an indoor_flying split protocol; ConfigError naming the known splits otherwise."""
+    try:
+        return MVSEC_SPLITS[int(split)]
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"MVSEC split {split!r} is not a known protocol; known splits: "
+                          f"{', '.join(map(str, sorted(MVSEC_SPLITS)))} (split 1 = test indoor_flying1, "
+                          "train indoor_flying2+3; split 3 = test indoor_flying3, train indoor_flying1+2)") from None
+
+
+def mvsec_frame_range(sequence: str, role: str) -> tuple[int, int]:
+    """``(start, stop)`` depth indices of a real sequence for ``role`` ``"train"`` / ``"test"`` (FORMATS 3.5)."""
+    table = MVSEC_TEST_FRAMES if role == "test" else MVSEC_TRAIN_FRAMES
+    if sequence not in table:
+        raise ConfigError(f"MVSEC has no published {role} frame range for {sequence!r}; known: {', '.join(table)}")
+    return table[sequence]
+
+
 # DHP19 goes here: DatasetSource(key="dhp19", title="DHP19", homepage="https://sites.google.com/view/dhp19",
 # files=(RemoteFile("DVS_movies...", sources=(Source(<url>, MANUAL),)), ...)) once its file list is pinned down.
 
@@ -375,3 +410,64 @@ def fetch_dvsgesture(dest_root: str | os.PathLike, *, urls: Sequence[str] | None
     safe_extract(archive, extract_dir, progress=progress)
     return verify_dvsgesture_tree(tree, full_md5, expected_files=expected_files, expected_md5=expected_md5,
                                   progress=progress)
+
+
+# ------------------------------------------------------------------------------------------ MVSEC fetching
+__all__ += ["MVSEC", "MVSEC_BASE_URL", "MVSEC_FB", "MVSEC_TEST_FRAMES", "MVSEC_TRAIN_FRAMES", "MVSEC_SPLITS",
+            "mvsec_split", "mvsec_frame_range", "mvsec_files_for", "fetch_mvsec"]
+
+MVSEC_DEPTH_SEQUENCES = ("indoor_flying1", "indoor_flying2", "indoor_flying3")
+
+
+def mvsec_files_for(sequences: Iterable[str]) -> list[RemoteFile]:
+    """The registry files the pipeline reads for ``sequences``: each scene's calibration zip, then each sequence's
+    ``_data.hdf5`` and ``_gt.hdf5``."""
+    sequences = list(sequences)
+    scenes = list(dict.fromkeys(seq.rstrip("0123456789") for seq in sequences))
+    return ([MVSEC.file(f"{scene}_calib.zip") for scene in scenes]
+            + [MVSEC.file(f"{seq}_{kind}.hdf5") for seq in sequences for kind in ("data", "gt")])
+
+
+def fetch_mvsec(dest_root: str | os.PathLike, sequences: Iterable[str] = MVSEC_DEPTH_SEQUENCES, *,
+                urls: Sequence[str] | None = None, allow_download: bool = True,
+                record_checksum_to: str | os.PathLike | None = None, progress: bool = True, timeout: float = 60,
+                retries: int = 3, backoff: float = 1.0) -> Path:
+    """Make the MVSEC HDF5 files of ``sequences`` and their scenes' calibration available; return the tree root.
+
+    Layout (the server's): ``dest_root/download/{scene}/{seq}_data.hdf5``, ``{seq}_gt.hdf5``,
+    ``{scene}_calib.zip``, the zip extracted (path-traversal safe) into ``{scene}/{scene}_calib/``. MVSEC publishes
+    no checksum of these files: the sha256 of each is recorded on first download (or first sight of a file placed
+    by hand) in ``record_checksum_to`` (default ``dest_root/download/mvsec_sha256.json``) and verified on every
+    later call. ``urls`` replaces the mirrors by base URLs: file ``f`` of scene ``s`` is fetched from
+    ``{base}{s}/{f}`` (a local cache, a test server). Files that cannot be obtained are collected and reported in
+    one :class:`~evsnn.errors.DataMissingError`: what to download, from where (the HDF5 Google-Drive folder of the
+    MVSEC download page) and into which folder.
+    """
+    dest_root = Path(dest_root)
+    download_dir = dest_root / MVSEC.download_subdir
+    record = Path(record_checksum_to) if record_checksum_to is not None else download_dir / "mvsec_sha256.json"
+    missing: dict[Path, list[tuple[RemoteFile, str]]] = {}
+    got: dict[str, Path] = {}
+    for remote in mvsec_files_for(sequences):
+        remote_urls = None
+        if urls:
+            remote_urls = [f"{base.rstrip('/')}/{remote.subdir}/{remote.name}" for base in urls]
+        try:
+            got[remote.name] = fetch_remote_file(MVSEC, remote, download_dir, urls=remote_urls,
+                                                 allow_download=allow_download, record_checksum_to=record,
+                                                 progress=progress, timeout=timeout, retries=retries,
+                                                 backoff=backoff)
+        except DataMissingError as exc:
+            missing.setdefault(download_dir / remote.subdir, []).append((remote, str(exc)))
+    if missing:
+        msgs = []
+        for folder, items in missing.items():
+            names = {r.name: None for r, _ in items}
+            where = list(dict.fromkeys(u for r, _ in items for u in r.manual_urls()))
+            reason = f"{len(items)} file(s) could not be obtained automatically"
+            msgs.append(manual_download_message(MVSEC.title, names, where, folder, reason=reason))
+        raise DataMissingError(" ".join(msgs))
+    for name, path in got.items():
+        if name.endswith("_calib.zip"):
+            safe_extract(path, path.parent / name[: -len(".zip")], progress=progress)
+    return download_dir

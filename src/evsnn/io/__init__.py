@@ -105,6 +105,8 @@ def sniff(path: str | os.PathLike) -> EventFormat:
     path = os.fspath(path)
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
+    if head.startswith(HDF5_SIGNATURE):
+        import evsnn.io.mvsec  # noqa: F401 - registers the MVSEC HDF5 reader (ahead of the generic HDF5 entry)
     for fmt in _FORMATS:
         if fmt.sniff(head):
             return fmt
