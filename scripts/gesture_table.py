@@ -1,16 +1,19 @@
 """Rule `gesture_table`: DVS128 Gesture results over all configured runs (CSV + Markdown + HTML)."""
-from evsnn.tables import gesture_table, write_html_table, write_table
+from evsnn.tables import COST_NOTES, gesture_table, write_html_table, write_table
 from evsnn.util import setup_logging
 
 setup_logging(snakemake.log[0])  # noqa: F821
 p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
-runs = {m: {"summary": s, "metrics": e, "config": p.configs[m]} for m, s, e in zip(p.models, i.summaries, i.metrics)}
+lava = dict(zip(p.lava_models, i.lava))
+runs = {m: {"summary": s, "metrics": e, "config": p.configs[m], "cost": c, "lava": lava.get(m)}
+        for m, s, e, c in zip(p.models, i.summaries, i.metrics, i.costs)}
 df = gesture_table(runs)
 TITLE = "DVS128 Gesture: test accuracy (%)"
 NOTES = [
     "test_acc_val_selected: test accuracy of the epoch with the best validation accuracy (PLIF paper accuracy-B)",
     "test_acc_max: maximum test accuracy over all epochs (PLIF paper accuracy-A)",
     "published (real data, PLIF, T=20): 97.57 % accuracy-A, 96.53 % accuracy-B (Fang et al. ICCV 2021)",
+    *COST_NOTES,
 ]
 write_table(df, o.csv, o.md, TITLE, notes=NOTES)
 write_html_table(df, o.html, TITLE, notes=NOTES)

@@ -1,10 +1,12 @@
 """Rule `pose_table`: DHP19 pose results over all configured runs (CSV + Markdown + HTML)."""
-from evsnn.tables import pose_table, write_html_table, write_table
+from evsnn.tables import COST_NOTES, pose_table, write_html_table, write_table
 from evsnn.util import setup_logging
 
 setup_logging(snakemake.log[0])  # noqa: F821
 p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
-runs = {m: {"summary": s, "metrics": e, "config": p.configs[m]} for m, s, e in zip(p.models, i.summaries, i.metrics)}
+lava = dict(zip(p.lava_models, i.lava))
+runs = {m: {"summary": s, "metrics": e, "config": p.configs[m], "cost": c, "lava": lava.get(m)}
+        for m, s, e, c in zip(p.models, i.summaries, i.metrics, i.costs)}
 df = pose_table(runs)
 notes = [
     "mpjpe_2d_camN: 2D MPJPE in pixels of the 260x344 CNN input, test split; mpjpe_3d: 3D MPJPE (mm) by triangulating "
@@ -12,6 +14,7 @@ notes = [
     "baseline rows: the constant mean pose of the training set",
     "published (real DHP19, test S13-S17): DHP19 CNN 3D MPJPE 79.63 mm; hybrid repo 2D MPJPE CNN cam3 5.03 / "
     "cam2 4.67 px, hybrid CNN-SNN cam3 5.17 / cam2 5.10 px",
+    *COST_NOTES,
 ]
 write_table(df, o.csv, o.md, "DHP19 pose: 2D (px) and 3D (mm) joint errors", notes=notes)
 write_html_table(df, o.html, "DHP19 pose: 2D (px) and 3D (mm) joint errors", notes=notes)

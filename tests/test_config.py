@@ -32,6 +32,8 @@ def test_demo_and_paper_configs_validate_and_fill_defaults():
     (lambda c: c["models"]["gesture_plif"]["train"].update(epoch=3),
      ["unknown config key 'models.gesture_plif.train.epoch'", "did you mean 'epochs'"]),
     (lambda c: c.update(modles={}), ["unknown config key 'modles'", "models"]),
+    (lambda c: c["models"]["gesture_plif"]["train"].update(loss="spatial_ce"),
+     ["models.gesture_plif.train.loss", "'spatial_ce'", "mse, cross_entropy"]),
     (lambda c: c["models"]["gesture_plif"].update(arch="resnet"),
      ["models.gesture_plif.arch", "'resnet'", "plif_net"]),
     (lambda c: c["models"]["gesture_plif"].update(frames="nope"),

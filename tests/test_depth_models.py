@@ -173,7 +173,7 @@ def test_ann_learns_depth_from_disparity_better_than_a_constant():
 # ------------------------------------------------------------------------------------------------ task
 def test_depth_task_metrics_by_hand_with_nans():
     task = make_task("depth")
-    assert isinstance(task, DepthTask) and task.loss_name == "l1_log"  # the config's default "mse" maps to it
+    assert isinstance(task, DepthTask) and task.loss_name == "l1_log"  # the depth default
     assert task.metric_names == ("mde_cm", "mde10_cm", "mde20_cm", "mde30_cm")
     assert task.selection_metric == "mde_cm" and task.higher_is_better is False
     nan = float("nan")
@@ -227,7 +227,7 @@ def test_fit_trains_a_depth_model_from_a_cache(tmp_path):
 
     tr, te = cache("train.h5", 24, 0), cache("test.h5", 8, 1)
     cfg = {"epochs": 2, "batch_size": 8, "optimizer": "adam", "lr": 0.003, "momentum": 0.9, "weight_decay": 0.0,
-           "scheduler": "none", "T_max": None, "step_size": 30, "gamma": 0.1, "loss": "mse", "val_fraction": 0.34,
+           "scheduler": "none", "T_max": None, "step_size": 30, "gamma": 0.1, "loss": "l1_log", "val_fraction": 0.34,
            "seed": 0, "device": "cpu", "amp": False, "num_workers": 0, "threads": 1}
     spec = RunSpec(task="depth", arch="depth_snn", net={"base_channels": 2, "n_levels": 2, "max_depth": 10.0},
                    train=cfg, code="test")

@@ -313,3 +313,39 @@ def test_snn_first_layer_on_counts_is_dense_and_later_layers_are_acs():
     assert first["inputs"] == ["dense"] and first["macs"] == 4 * 4 * 16 * 16 * 2 * 9
     assert all(v["inputs"] == ["spikes"] for k, v in ops["layers"].items() if k != "conv.0")
     assert math.isclose(ops["total"]["acs"], sum(v["acs"] for v in ops["layers"].values()))
+
+
+@pytest.mark.parametrize("arch, net", [("depth_ann", {"base_channels": 4, "n_levels": 2}),
+                                       ("depth_snn", {"base_channels": 4, "n_levels": 2})])
+def test_model_cost_of_a_trained_checkpoint_on_a_cache(tmp_path, arch, net):
+    """model_cost (rule cost): the checkpoint and cache path of the workflow, averaged over the samples."""
+    import numpy as np
+
+    from evsnn.data import FrameCacheWriter
+    from evsnn.energy import model_cost
+    from evsnn.util import atomic_path
+
+    rng = np.random.default_rng(0)
+    cache = tmp_path / "test.h5"
+    with atomic_path(cache) as tmp:
+        w = FrameCacheWriter(tmp, (3, 4, 8, 8), {"T": 3})
+        for i in range(5):
+            w.add(rng.integers(0, 3, (3, 4, 8, 8)), rng.uniform(1, 5, (8, 8)).astype(np.float32), f"s/{i}", (0, 1))
+        w.close()
+    model = build_model(arch, net, in_shape=(4, 8, 8), n_classes=1)
+    ckpt = tmp_path / "model.pt"
+    torch.save({"arch": arch, "task": "depth", "net": net, "in_shape": [4, 8, 8], "n_classes": 1,
+                "state_dict": model.state_dict(), "epoch": 0}, ckpt)
+    res = model_cost(ckpt, cache, n_samples=4, batch_size=3)   # two batches: 3 + 1 samples, weighted
+    assert res["n_samples"] == 4 and res["arch"] == arch
+    with torch.no_grad():
+        from evsnn.data import FrameCacheDataset, time_major
+
+        ds = FrameCacheDataset(cache)
+        x = time_major(torch.stack([ds[i][0] for i in range(4)]))
+        direct = count_ops(model.eval(), x)["total"]
+    assert res["ops"]["macs"] == pytest.approx(direct["macs"])
+    assert res["ops"]["acs"] == pytest.approx(direct["acs"])
+    assert res["energy"]["horowitz45_fp32"]["energy_mJ"] == pytest.approx(
+        (direct["macs"] * 4.6 + direct["acs"] * 0.9) * 1e-9)
+    json.dumps(res)  # JSON-able for the workflow

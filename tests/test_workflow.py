@@ -41,6 +41,38 @@ def test_demo_pose_model_beats_mean_pose_baseline(demo):
     assert "| pose_cnn |" in (demo / "results/tables/pose.md").read_text()
 
 
+DEPTH_MODELS = ("depth_snn_bino", "depth_snn_mono", "depth_hnn_bino", "depth_hnn_mono", "depth_ann_bino",
+                "depth_ann_mono")
+
+
+@pytest.mark.parametrize("model", DEPTH_MODELS)
+def test_demo_depth_model_beats_constant_depth_baseline(demo, model):
+    m = json.loads((demo / f"results/eval/{model}/metrics.json").read_text())
+    base = m["baseline_constant_depth"]
+    assert m["n_samples"] > 0 and 0 < m["valid_pixel_fraction"] < 1
+    assert m["mde_cm"] < 0.85 * base["mde_cm"], (model, m["mde_cm"], base)
+    assert m["modality"] == ("monocular" if model.endswith("mono") else "binocular")
+    cost = json.loads((demo / f"results/eval/{model}/cost.json").read_text())
+    if "ann" in model:
+        assert cost["ops"]["acs"] == 0 and cost["ops"]["macs"] > 0
+    else:  # spiking layers after the stem accumulate spikes
+        assert cost["ops"]["acs"] > 0
+    assert (demo / f"results/eval/{model}/depth_maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_depth_table_has_the_six_rows_with_energy(demo):
+    import pandas as pd
+
+    df = pd.read_csv(demo / "results/tables/depth.csv")
+    assert sorted(df["model"]) == sorted(DEPTH_MODELS)
+    assert set(zip(df["type"], df["modality"])) == {(t, m) for t in ("SNN", "HNN", "ANN")
+                                                   for m in ("binocular", "monocular")}
+    assert (df["energy_mJ"] > 0).all() and (df["mean_depth_error_cm"] > 0).all()
+    snn = df[(df["type"] == "SNN") & (df["modality"] == "binocular")]["energy_mJ"].item()
+    ann = df[(df["type"] == "ANN") & (df["modality"] == "binocular")]["energy_mJ"].item()
+    assert snn < ann  # accumulates of sparse spikes cost less than the same network's MACs
+
+
 def test_demo_outputs(demo):
     for png in ("confusion.png", "curves.png"):
         data = (demo / "results/eval/gesture_plif" / png).read_bytes()

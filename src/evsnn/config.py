@@ -128,12 +128,13 @@ def _check_references(cfg: dict) -> None:
     for name, fr in frames.items():
         if fr["dataset"] not in datasets:
             raise ConfigError(f"config key 'frames.{name}.dataset' names {fr['dataset']!r}, which is not a dataset of this config; defined datasets: {', '.join(sorted(datasets))}")
-    task_kind = {"gesture": "dvsgesture", "pose": "dhp19"}
+    task_kind = {"gesture": "dvsgesture", "pose": "dhp19", "depth": "mvsec"}
     for name, fr in frames.items():
         kind = datasets[fr["dataset"]]["kind"]
-        if fr.get("dhp19") is not None and kind != "dhp19":
-            raise ConfigError(f"config key 'frames.{name}.dhp19' applies only to frames of a dhp19 dataset; "
-                              f"{fr['dataset']!r} is a {kind} dataset")
+        for block in ("dhp19", "mvsec"):
+            if fr.get(block) is not None and kind != block:
+                raise ConfigError(f"config key 'frames.{name}.{block}' applies only to frames of a {block} dataset; "
+                                  f"{fr['dataset']!r} is a {kind} dataset")
     for name, m in models.items():
         if m["frames"] in frames:
             kind = datasets[frames[m["frames"]]["dataset"]]["kind"]
@@ -150,8 +151,18 @@ def _check_references(cfg: dict) -> None:
         problem = check_net_kwargs(m["arch"], m.get("net", {}))
         if problem:
             raise ConfigError(f"config key 'models.{name}.net': {problem}")
+        allowed = TASK_LOSSES[m["task"]]
+        if m["train"].get("loss") is None:
+            m["train"]["loss"] = allowed[0]
+        elif m["train"]["loss"] not in allowed:
+            raise ConfigError(f"config key 'models.{name}.train.loss' is {m['train']['loss']!r}; losses of task "
+                              f"{m['task']!r}: {', '.join(allowed)}")
         if m["train"].get("device") == "cuda":
             pass  # checked at run time: the config may be written on a laptop for a GPU cluster
+
+
+#: the losses each task accepts; the first is its default
+TASK_LOSSES = {"gesture": ("mse", "cross_entropy"), "pose": ("mse", "spatial_ce"), "depth": ("l1_log", "silog", "l1")}
 
 
 def load_config(path: str | Path, overrides: dict | None = None, schema_path: str | Path | None = None) -> dict:

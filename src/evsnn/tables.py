@@ -10,8 +10,44 @@ from evsnn.report import html_table, write_html
 from evsnn.util import atomic_path
 
 
+#: energy tables shown in the results tables (evsnn.energy.ENERGY_TABLES; sources in the cost files)
+TABLE_ENERGY = {"energy_mJ_fp32": "horowitz45_fp32", "energy_mJ_loihi": "loihi"}
+
+
+#: table notes for the shared columns
+COST_NOTES = [
+    "MACs_M / ACs_M: millions of multiply-accumulates (dense inputs) and accumulates (spikes, sigma-delta messages) "
+    "per inference, counted from the trained model's activity on test samples (rule cost, evsnn.energy)",
+    "energy_mJ_fp32: MACs x 4.6 pJ + ACs x 0.9 pJ (Horowitz, ISSCC 2014, 45 nm, 32-bit float), as in the "
+    "Depth-SNN / hybrid SNN papers; energy_mJ_loihi: 23.6 pJ per synaptic op + 52 pJ per neuron update (Davies et "
+    "al., IEEE Micro 2018, Table 1)",
+    "lava_*: the netx export run in Lava (Loihi2SimCfg fixed_pt, CPU) on the first test samples, beside the PyTorch "
+    "model on the same samples; lava_parity: layers bit-exact with slayer (rule lava_run)",
+]
+
+
+def cost_lava_columns(r: dict) -> dict:
+    """The columns every task's table shares: operations and energy per inference (``r["cost"]``, the output of
+    rule ``cost``) and, for lava-dl models, the Lava run (``r["lava"]``, the metrics of rule ``lava_run``)."""
+    row = {}
+    if r.get("cost"):
+        c = json.loads(open(r["cost"]).read())
+        row["MACs_M"] = round(c["ops"]["macs"] / 1e6, 3)
+        row["ACs_M"] = round(c["ops"]["acs"] / 1e6, 3)
+        for col, table in TABLE_ENERGY.items():
+            row[col] = float(f"{c['energy'][table]['energy_mJ']:.4g}")
+    if r.get("lava"):
+        lv = json.loads(open(r["lava"]).read())
+        row[f"lava_{lv['metric']}"] = round(lv["lava"], 3)
+        row[f"torch_{lv['metric']}_same_samples"] = round(lv["pytorch"], 3)
+        row["lava_parity"] = lv["parity"]["summary"]
+        row["lava_s_per_sample"] = round(lv["seconds_per_sample"], 2)
+    return row
+
+
 def gesture_table(runs: dict[str, dict]) -> pd.DataFrame:
-    """``runs``: model name -> {"summary": path, "metrics": path, "config": model config dict}."""
+    """``runs``: model name -> {"summary": path, "metrics": path, "config": model config dict, "cost": path,
+    "lava": path or None}."""
     rows = []
     for name, r in runs.items():
         summary = json.loads(open(r["summary"]).read())
@@ -33,6 +69,7 @@ def gesture_table(runs: dict[str, dict]) -> pd.DataFrame:
             "chance": round(100 * metrics["chance_accuracy"], 2),
             "n_test": metrics["n_samples"],
             "train_minutes": round(summary["train_seconds"] / 60, 2),
+            **cost_lava_columns(r),
         })
     return pd.DataFrame(rows)
 
@@ -77,5 +114,40 @@ def pose_table(runs: dict[str, dict]) -> pd.DataFrame:
         row["baseline_3d_mm"] = round(base["mpjpe_3d"], 1)
         row["n_test"] = m["n_samples"]
         row["train_minutes"] = round(summary["train_seconds"] / 60, 2)
+        row.update(cost_lava_columns(r))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: model type of each depth architecture (the Depth-SNN / hybrid papers' SNN / HNN / ANN)
+DEPTH_TYPES = {"depth_snn": "SNN", "depth_hybrid": "HNN", "depth_ann": "ANN"}
+
+
+def depth_table(runs: dict[str, dict]) -> pd.DataFrame:
+    """Depth runs side by side: | model | type | modality | mean depth error (cm) | energy (mJ) | ... ."""
+    rows = []
+    for name, r in runs.items():
+        summary = json.loads(open(r["summary"]).read())
+        m = json.loads(open(r["metrics"]).read())
+        cost = cost_lava_columns({"cost": r.get("cost")})
+        row = {"model": name, "type": DEPTH_TYPES.get(summary["arch"], summary["arch"]),
+               "modality": m.get("modality", "binocular"), "mean_depth_error_cm": round(m["mde_cm"], 1),
+               "energy_mJ": cost.get("energy_mJ_fp32")}
+        for k in sorted(m):
+            if k.startswith("mde") and k.endswith("_cm") and k != "mde_cm":
+                row[k] = round(m[k], 1)
+        row.update({"baseline_constant_cm": round(m["baseline_constant_depth"]["mde_cm"], 1),
+                    "arch": summary["arch"], "parameters": summary["parameters"], "epochs": summary["epochs"],
+                    "input": "x".join(map(str, summary["in_shape"])), "n_test": m["n_samples"],
+                    "train_minutes": round(summary["train_seconds"] / 60, 2)})
+        row.update({k: v for k, v in cost.items() if k != "energy_mJ_fp32"})
+        rows.append(row)
+    order = {"SNN": 0, "HNN": 1, "ANN": 2}
+    df = pd.DataFrame(rows)
+    for col in [c for c in df.columns if c.startswith("mde") and c.endswith("_cm")]:
+        if (df[col] == df["mean_depth_error_cm"]).all():  # a cut-off beyond every depth (indoor scenes)
+            df = df.drop(columns=col)
+    if len(df):
+        df = df.sort_values(["modality", "type"], key=lambda s: s.map(order) if s.name == "type" else s,
+                            kind="stable").reset_index(drop=True)
+    return df

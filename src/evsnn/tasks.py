@@ -37,14 +37,16 @@ class ClassificationTask:
         return total / n
 
 
-def make_task(task: str, n_classes: int | None = None, loss: str = "mse", **kwargs):
+def make_task(task: str, n_classes: int | None = None, loss: str | None = None, **kwargs):
+    """The task adapter; ``loss`` None picks the task's default (gesture and pose: mse, depth: l1_log)."""
+    if loss is None:
+        loss = "l1_log" if task == "depth" else "mse"
     if task == "gesture":
         return ClassificationTask(n_classes=n_classes or 11, loss_name=loss)
     if task == "pose":
         return PoseTask(loss_name=loss, **kwargs)
     if task == "depth":
-        # "mse" is the config's default loss for every task (the gesture loss); depth's default is l1_log
-        return DepthTask(loss_name="l1_log" if loss == "mse" else loss, **kwargs)
+        return DepthTask(loss_name=loss, **kwargs)
     raise ValueError(f"unknown task {task!r}")
 
 

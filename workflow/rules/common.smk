@@ -34,17 +34,25 @@ def code(*patterns):
 CORE = ("__init__.py", "events.py", "errors.py", "util.py", "config.py")
 # per dataset kind: the modules that read / generate / fetch its raw data and build its frame caches
 KIND_DATA = {
-    "dvsgesture": ("gesture_data.py", "io/*.py", "synth/__init__.py", "synth/dvsgesture.py", "datasets.py",
-                   "download.py", "resources/*.csv", "_accel.py"),
-    "dhp19": ("pose_data.py", "io/*.py", "synth/__init__.py", "synth/dhp19.py", "_accel.py"),
+    "dvsgesture": ("gesture_data.py", "io/__init__.py", "io/aedat3.py", "io/dvsgesture.py", "synth/__init__.py",
+                   "synth/dvsgesture.py", "datasets.py", "download.py", "resources/*.csv", "_accel.py"),
+    "dhp19": ("pose_data.py", "io/__init__.py", "io/aedat2.py", "io/dhp19.py", "synth/__init__.py", "synth/dhp19.py",
+              "_accel.py"),
+    "mvsec": ("depth_data.py", "io/__init__.py", "io/mvsec.py", "synth/__init__.py", "synth/mvsec.py", "datasets.py",
+              "download.py"),
 }
 KIND_FRAMES = {
-    "dvsgesture": ("gesture_data.py", "frames.py", "data.py", "io/*.py", "_accel.py"),
-    "dhp19": ("pose_data.py", "dhp19_preprocess.py", "data.py", "io/*.py", "_accel.py"),
+    "dvsgesture": ("gesture_data.py", "frames.py", "data.py", "io/__init__.py", "io/aedat3.py", "io/dvsgesture.py",
+                   "_accel.py"),
+    "dhp19": ("pose_data.py", "dhp19_preprocess.py", "data.py", "io/__init__.py", "io/aedat2.py", "io/dhp19.py",
+              "frames.py", "_accel.py"),
+    "mvsec": ("depth_data.py", "frames.py", "data.py", "io/__init__.py", "io/mvsec.py", "datasets.py", "_accel.py"),
 }
 # models/_*.py: helpers shared by the model families (fingerprinted for every model)
 TRAIN_CODE = ("train.py", "tasks.py", "data.py", "models/__init__.py", "models/_*.py")
 EVAL_CODE = ("evaluate.py", "plots.py", "train.py", "data.py", "models/__init__.py", "models/_*.py")
+DEPTH_EVAL_CODE = ("depth_eval.py", "tasks.py", "plots.py", "train.py", "data.py", "models/__init__.py",
+                   "models/_*.py")
 POSE_EVAL_CODE = ("pose_eval.py", "pose3d.py", "pose_plots.py", "plots.py", "train.py", "data.py",
                   "models/__init__.py", "models/_*.py", "dhp19_preprocess.py", "io/dhp19.py")
 
@@ -88,6 +96,26 @@ def hybrid_models():
     return [m for m in models_of_task("pose") if model_cfg(m)["arch"] == "hybrid_cnn_snn"]
 
 
+def lava_models(task=None):
+    """The configured lava-dl models (exported to netx and run in Lava when ``lava.run`` is on)."""
+    from evsnn.models import lava_dl_archs
+
+    if not config["lava"]["run"]:
+        return []
+    return [m for m in MODELS if model_cfg(m)["arch"] in lava_dl_archs() and task in (None, model_cfg(m)["task"])]
+
+
+def table_inputs(task):
+    """The per-model files a task's results table reads."""
+    models = models_of_task(task)
+    return {
+        "summaries": expand(f"{RES}/models/{{model}}/summary.json", model=models),
+        "metrics": expand(f"{RES}/eval/{{model}}/metrics.json", model=models),
+        "costs": expand(f"{RES}/eval/{{model}}/cost.json", model=models),
+        "lava": expand(f"{RES}/lava/{{model}}/metrics.json", model=lava_models(task)),
+    }
+
+
 def regex_of(names):
     """A wildcard constraint matching exactly ``names`` (nothing when empty)."""
     return "|".join(names) if names else "(?!x)x"
@@ -101,7 +129,12 @@ def final_outputs():
         out += [f"{RES}/eval/{m}/{f}" for f in ("metrics.json", "overlay.png", "skeleton3d.png", "per_movement.png",
                                                 "curves.png")]
     out += [f"{RES}/eval/{m}/time_since_cnn.png" for m in hybrid_models()]
-    for task in ("gesture", "pose"):
+    for m in models_of_task("depth"):
+        out += [f"{RES}/eval/{m}/{f}" for f in ("metrics.json", "depth_maps.png", "curves.png")]
+    out += [f"{RES}/eval/{m}/cost.json" for m in MODELS]
+    for m in lava_models():
+        out += [f"{RES}/lava/{m}/{f}" for f in ("network.net", "metrics.json", "parity.json")]
+    for task in ("gesture", "pose", "depth"):
         if models_of_task(task):
             out += [f"{RES}/tables/{task}.csv", f"{RES}/tables/{task}.md", f"{RES}/tables/{task}.html"]
     out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]

@@ -90,3 +90,62 @@ rule pose_time_since_cnn:
         "../../envs/evsnn.yaml"
     script:
         "../../scripts/pose_time_since_cnn.py"
+
+
+rule cost:
+    """Operation counts and energy per inference of any trained model, from its activity on test samples."""
+    input:
+        model=f"{RES}/models/{{model}}/model.pt",
+        test=lambda w: frames_paths(model_frames(w.model))["test"],
+    output:
+        cost=f"{RES}/eval/{{model}}/cost.json",
+    params:
+        samples=config["cost"]["samples"],
+        code=lambda w: f"{code(*CORE, 'energy.py', 'train.py', 'data.py', 'models/__init__.py', 'models/_*.py')}"
+        f"-{arch_code(w.model)}",
+    log:
+        f"{RES}/logs/cost/{{model}}.log",
+    benchmark:
+        f"{RES}/benchmarks/cost/{{model}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/evsnn.yaml"
+    script:
+        "../../scripts/cost.py"
+
+
+rule evaluate_depth:
+    wildcard_constraints:
+        model=regex_of(models_of_task("depth")),
+    input:
+        model=f"{RES}/models/{{model}}/model.pt",
+        metrics_csv=f"{RES}/models/{{model}}/metrics.csv",
+        summary=f"{RES}/models/{{model}}/summary.json",
+        test=lambda w: frames_paths(model_frames(w.model))["test"],
+        train=lambda w: frames_paths(model_frames(w.model))["train"],
+    output:
+        metrics=f"{RES}/eval/{{model}}/metrics.json",
+        predictions=f"{RES}/eval/{{model}}/predictions.npz",
+        depth_maps=report(f"{RES}/eval/{{model}}/depth_maps.png", category="{model}",
+                          caption="../report/depth_maps.rst"),
+        curves=report(f"{RES}/eval/{{model}}/curves.png", category="{model}", caption="../report/depth_curves.rst"),
+    params:
+        title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']}, "
+        f"{model_cfg(w.model)['net'].get('modality', 'binocular')})",
+        cutoffs=lambda w: model_cfg(w.model)["train"]["depth_cutoffs"],
+        code=lambda w: f"{code(*CORE, *DEPTH_EVAL_CODE)}-{arch_code(w.model)}",
+    log:
+        f"{RES}/logs/evaluate/{{model}}.log",
+    benchmark:
+        f"{RES}/benchmarks/evaluate/{{model}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/evsnn.yaml"
+    script:
+        "../../scripts/evaluate_depth.py"

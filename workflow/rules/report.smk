@@ -3,8 +3,7 @@
 
 rule gesture_table:
     input:
-        summaries=lambda w: expand(f"{RES}/models/{{model}}/summary.json", model=models_of_task("gesture")),
-        metrics=lambda w: expand(f"{RES}/eval/{{model}}/metrics.json", model=models_of_task("gesture")),
+        unpack(lambda w: table_inputs("gesture")),
     output:
         csv=report(f"{RES}/tables/gesture.csv", category="Tables", caption="../report/gesture_table_csv.rst",
                    labels={"table": "DVS128 Gesture (CSV download)"}),
@@ -13,6 +12,7 @@ rule gesture_table:
                     labels={"table": "DVS128 Gesture"}),
     params:
         models=lambda w: models_of_task("gesture"),
+        lava_models=lambda w: lava_models("gesture"),
         configs=lambda w: {m: jsonable(model_cfg(m)) for m in models_of_task("gesture")},
         code=code(*CORE, "tables.py", "report.py"),
     log:
@@ -31,8 +31,7 @@ rule gesture_table:
 
 rule pose_table:
     input:
-        summaries=lambda w: expand(f"{RES}/models/{{model}}/summary.json", model=models_of_task("pose")),
-        metrics=lambda w: expand(f"{RES}/eval/{{model}}/metrics.json", model=models_of_task("pose")),
+        unpack(lambda w: table_inputs("pose")),
     output:
         csv=report(f"{RES}/tables/pose.csv", category="Tables", caption="../report/pose_table_csv.rst",
                    labels={"table": "DHP19 pose (CSV download)"}),
@@ -41,6 +40,7 @@ rule pose_table:
                     labels={"table": "DHP19 pose"}),
     params:
         models=lambda w: models_of_task("pose"),
+        lava_models=lambda w: lava_models("pose"),
         configs=lambda w: {m: jsonable(model_cfg(m)) for m in models_of_task("pose")},
         code=code(*CORE, "tables.py", "report.py"),
     log:
@@ -55,3 +55,30 @@ rule pose_table:
         "../../envs/evsnn.yaml"
     script:
         "../../scripts/pose_table.py"
+
+
+rule depth_table:
+    input:
+        unpack(lambda w: table_inputs("depth")),
+    output:
+        csv=report(f"{RES}/tables/depth.csv", category="Tables", caption="../report/depth_table_csv.rst",
+                   labels={"table": "MVSEC depth (CSV download)"}),
+        md=f"{RES}/tables/depth.md",
+        html=report(f"{RES}/tables/depth.html", category="Tables", caption="../report/depth_table.rst",
+                    labels={"table": "MVSEC depth"}),
+    params:
+        models=lambda w: models_of_task("depth"),
+        configs=lambda w: {m: jsonable(model_cfg(m)) for m in models_of_task("depth")},
+        code=code(*CORE, "tables.py", "report.py"),
+    log:
+        f"{RES}/logs/tables/depth.log",
+    benchmark:
+        f"{RES}/benchmarks/tables/depth.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/evsnn.yaml"
+    script:
+        "../../scripts/depth_table.py"

@@ -64,6 +64,23 @@ def static_registry() -> dict[str, tuple[str, str, tuple[str, ...]]]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def lava_dl_archs() -> frozenset[str]:
+    """Architectures built from lava-dl slayer blocks (exported to netx and run in Lava by the workflow): those
+    whose builder class sets ``LAVA_DL = True`` at class level (read with ``ast``, no import)."""
+    out = set()
+    for arch, (_, source, _) in static_registry().items():
+        tree = ast.parse(Path(source).read_text(), filename=source)
+        builder = _literal_assign(tree, "ARCHS")
+        name = next(v.id for k, v in zip(builder.keys, builder.values) if k.value == arch)
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                value = _literal_assign(node, "LAVA_DL")
+                if isinstance(value, ast.Constant) and value.value is True:
+                    out.add(arch)
+    return frozenset(out)
+
+
 def _builder(arch: str) -> Callable[..., "nn.Module"]:
     task, source, _ = static_registry()[arch]
     mod = importlib.import_module(f"evsnn.models.{Path(source).stem}")
