@@ -191,7 +191,7 @@ def test_sdnn_export_hdf5_writes_the_netx_layers(tmp_path):
     model = build_model("dhp19_sdnn", {"base_channels": b}, in_shape=TINY, n_classes=J).eval()
     x = _frames(T=2)
     before = model(x)
-    path = model.export_hdf5(tmp_path / "net.net")
+    path = model.export_hdf5(tmp_path / "net.net")["path"]
     assert torch.equal(before, model(x))                       # the live model is untouched
     assert hasattr(model.blocks[1].synapse, "weight_g")        # ... and keeps its weight norm
     with h5py.File(path, "r") as fh:

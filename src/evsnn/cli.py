@@ -39,6 +39,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="DHP_CNN.model (Keras 2.2.4 HDF5)")
     p.add_argument("out", help="output checkpoint (.pt), loadable with evsnn.train.load_model")
     p.set_defaults(func=_pose_import_dhp19_cnn)
+
+    def _netx_info(args: argparse.Namespace) -> dict:
+        from evsnn.lava.netx import describe
+
+        return describe(args.file)
+
+    def _netx_run(args: argparse.Namespace) -> dict:
+        from evsnn.lava.run import run_file
+
+        return run_file(args.file, steps=args.steps, input_path=args.input, seed=args.seed, samples=args.samples,
+                        conv_impl=args.conv_impl)
+
+    netx = groups.add_parser("netx", help="lava-dl netx networks (.net) in Lava")
+    netx_cmds = netx.add_subparsers(dest="command", required=True)
+    p = netx_cmds.add_parser("info", help="validate a .net file and print its layers as JSON")
+    p.add_argument("file")
+    p.set_defaults(func=_netx_info)
+    p = netx_cmds.add_parser("run", help="run a .net file in Lava (CPU, fixed point); prints layers, output shape, "
+                             "number of output events and wall time as JSON")
+    p.add_argument("file")
+    p.add_argument("--steps", type=int, default=None, help="time steps per sample (default: the input's length, "
+                   "or 8 for random input)")
+    p.add_argument("--input", default=None, help=".npy input in slayer layout [C, H, W, T] or [N, C, H, W, T] "
+                   "(default: random binary events sized from the file's input layer)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument("--samples", type=int, default=1, help="number of random input samples")
+    p.add_argument("--conv-impl", choices=("numpy", "lava"), default="numpy",
+                   help="conv synapse: evsnn's numpy model (fast) or Lava's own lava.proc.conv")
+    p.set_defaults(func=_netx_run)
     return parser
 
 

@@ -6,6 +6,13 @@ of Spiking Neural Networks" (ICCV 2021) for DVS128 Gesture,
 ``activation_based`` layers in multi-step mode (input [T, N, 2, H, W], output firing rates [N, classes]).
 The neuron (PLIF or LIF), channels, number of conv blocks, hidden width and voters come from the config;
 the defaults are the paper's.
+
+``gesture_sdnn``: a small lava-dl (slayer) network for Lava/Loihi deployment: Input, {Conv 3x3 + sum Pool 2}
+per entry of ``channels``, Flatten, Dense ``hidden``, and a Dense readout of ``n_classes``. With
+``neuron="sdnn"`` (default) the blocks are sigma-delta ReLU units and the readout is slayer's sigma ``Output``
+(linear logits: the weighted sum of the hidden activations), averaged over time; with ``neuron="cuba"`` they
+are CUBA-LIF neurons and the output is the firing rate of the readout. It exports to netx
+(:func:`evsnn.lava.export.export_network`) and runs bit-exactly in Lava (:mod:`evsnn.lava`).
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, layer
 
 from evsnn.models._neurons import spiking_neuron
+from evsnn.models._slayer import clamp_thresholds
 
 TASK = "gesture"
 
@@ -60,4 +68,123 @@ class PLIFNet(nn.Module):
         return rates
 
 
-ARCHS = {"plif_net": PLIFNet}
+class GestureSDNN(nn.Module):
+    """lava-dl gesture classifier (see the module docstring), slayer layout [N, C, H, W, T] inside.
+
+    ``forward`` takes event frames [T, N, C, H, W] (counts), multiplies them by ``input_scale`` (the Input block
+    quantises to steps of 1/32 and clamps to [-4, 3.97]: with the default 0.25, 16 events per pixel saturate)
+    and returns [N, n_classes]: the time-mean of the readout. The sigma-delta threshold is quantised to
+    multiples of 1/64 by lava-dl (vThMant = threshold * 64): a configured value below 1/64 is refused, learnt
+    values are kept >= 1/64. ``threshold`` is shared by both neuron kinds; CUBA needs a larger one (0.25-1).
+    """
+
+    is_spiking = True
+    LAVA_DL = True  # exported to netx and run in Lava by the workflow (evsnn.models.lava_dl_archs)
+
+    def __init__(self, in_shape, n_classes, *, channels=(8, 16), hidden=64, neuron="sdnn", threshold=0.0625,
+                 tau_grad=0.5, scale_grad=1.0, learn_threshold=True, weight_scale=2, weight_norm=True,
+                 mean_only_bn=True, current_decay=0.25, voltage_decay=0.03, input_scale=0.25):
+        super().__init__()
+        import functools
+
+        import torch.nn.functional as F
+        from lava.lib.dl import slayer
+
+        from evsnn.errors import ConfigError
+
+        try:
+            c, h, w = (int(v) for v in in_shape)
+        except (TypeError, ValueError):
+            raise ConfigError(f"gesture_sdnn: in_shape must be (channels, height, width), got {in_shape!r}") from None
+        channels = [int(v) for v in ([channels] if isinstance(channels, int) else channels)]
+        if not channels or min(channels) <= 0:
+            raise ConfigError(f"gesture_sdnn: channels must be a non-empty list of positive widths, got {channels}")
+        k = 2 ** len(channels)
+        if h % k or w % k:
+            raise ConfigError(f"gesture_sdnn: input {h}x{w} is not divisible by 2**len(channels) = {k} (one 2x2 "
+                              "pooling per conv block); use fewer conv blocks or other frames")
+        if int(n_classes) <= 0 or int(hidden) <= 0:
+            raise ConfigError(f"gesture_sdnn: n_classes and hidden must be positive, got {n_classes}, {hidden}")
+        if neuron not in ("sdnn", "cuba"):
+            raise ConfigError(f"gesture_sdnn: neuron must be 'sdnn' or 'cuba', not {neuron!r}")
+        if neuron == "sdnn" and int(float(threshold) * 64) < 1:
+            raise ConfigError(f"gesture_sdnn: threshold {threshold} is below 1/64: lava-dl quantises the sigma-delta "
+                              "threshold to multiples of 1/64 (vThMant = threshold * 64), so it would become 0; "
+                              "use threshold >= 0.015625")
+        self._init_kwargs = dict(in_shape=(c, h, w), n_classes=int(n_classes), channels=list(channels),
+                                 hidden=int(hidden), neuron=neuron, threshold=threshold, tau_grad=tau_grad,
+                                 scale_grad=scale_grad, learn_threshold=learn_threshold, weight_scale=weight_scale,
+                                 weight_norm=weight_norm, mean_only_bn=mean_only_bn, current_decay=current_decay,
+                                 voltage_decay=voltage_decay, input_scale=input_scale)
+        self.in_shape = (c, h, w)
+        self.neuron_kind = neuron
+        self.input_scale = float(input_scale)
+        # CUBA blocks model Lava's one-step-per-layer latency by default: not while training on short sequences
+        lag = {} if neuron == "sdnn" else {"delay_shift": False}
+        syn = dict(weight_scale=weight_scale, weight_norm=bool(weight_norm), **lag)
+        if neuron == "sdnn":
+            lib = slayer.block.sigma_delta
+
+            def params(c_out=None):
+                p = {"threshold": float(threshold), "tau_grad": float(tau_grad), "scale_grad": float(scale_grad),
+                     "requires_grad": bool(learn_threshold), "shared_param": True, "activation": F.relu}
+                if c_out is not None and mean_only_bn:
+                    p["norm"] = functools.partial(slayer.neuron.norm.MeanOnlyBatchNorm, num_features=c_out)
+                return p
+        else:
+            lib = slayer.block.cuba
+
+            def params(c_out=None):  # noqa: ARG001 - same signature as the SDNN variant
+                return {"threshold": float(threshold), "current_decay": float(current_decay),
+                        "voltage_decay": float(voltage_decay), "tau_grad": float(tau_grad),
+                        "scale_grad": float(scale_grad), "requires_grad": False}
+        blocks = [lib.Input(params(), **lag)]
+        c_prev = c
+        for width in channels:
+            blocks += [lib.Conv(params(width), c_prev, width, 3, padding=1, **syn),
+                       lib.Pool(params(), 2, stride=2, **lag)]
+            c_prev = width
+        feat = c_prev * (h // k) * (w // k)
+        blocks += [lib.Flatten(), lib.Dense(params(int(hidden)), feat, int(hidden), **syn)]
+        if neuron == "sdnn":
+            blocks.append(lib.Output(params(), int(hidden), int(n_classes), weight_scale=weight_scale,
+                                     weight_norm=bool(weight_norm)))
+        else:
+            blocks.append(lib.Dense(params(int(n_classes)), int(hidden), int(n_classes), **syn))
+        self.blocks = nn.ModuleList(blocks)
+        self.last_event_rates: list[torch.Tensor] = []
+
+    def clamp_thresholds(self) -> None:
+        """Keep learnt sigma-delta thresholds >= 1/64, the smallest one netx can export (see models._slayer)."""
+        clamp_thresholds(self.blocks)
+
+    def forward_slayer(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, C, H, W, T] -> readout [N, n_classes, T] (SDNN: the sigma output; CUBA: spikes)."""
+        self.clamp_thresholds()
+        rates = []
+        for block in self.blocks:
+            x = block(x)
+            rates.append((x.detach() != 0).float().mean())
+        self.last_event_rates = rates
+        return x
+
+    def lava_readout(self, y: torch.Tensor) -> torch.Tensor:
+        """The class scores [N, n_classes] from the last block's output over time [N, n_classes, T]."""
+        return y.mean(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [T, N, C, H, W] event frames -> [N, n_classes]."""
+        if x.dim() == 4:
+            x = x.unsqueeze(0)
+        y = self.forward_slayer((x * self.input_scale).permute(1, 2, 3, 4, 0).contiguous())
+        return self.lava_readout(y)
+
+    def export_hdf5(self, path) -> dict:
+        """Write the netx description to ``path`` (see :func:`evsnn.lava.export.export_network`)."""
+        from evsnn.lava.export import export_network
+
+        self.clamp_thresholds()
+        return export_network(self, path)
+
+
+ARCHS = {"plif_net": PLIFNet, "gesture_sdnn": GestureSDNN}

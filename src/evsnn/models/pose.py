@@ -477,6 +477,7 @@ class DHP19SDNN(nn.Module):
     """
 
     is_spiking = True
+    LAVA_DL = True  # exported to netx and run in Lava by the workflow (evsnn.models.lava_dl_archs)
 
     def __init__(self, in_shape=(1, 260, 344), n_classes=13, *, base_channels=16, threshold=0.03125, tau_grad=0.5,
                  scale_grad=1.0, learn_threshold=True, weight_scale=3, weight_norm=True, mean_only_bn=True,
@@ -530,6 +531,9 @@ class DHP19SDNN(nn.Module):
 
     def forward_slayer(self, x: torch.Tensor) -> torch.Tensor:
         """x [N, C, H, W, T] -> heatmaps [N, J, H, W, T] (the sigma of the last block's deltas)."""
+        from evsnn.models._slayer import clamp_thresholds
+
+        clamp_thresholds(self.blocks)
         rates = []
         for block in self.blocks:
             x = block(x)
@@ -543,31 +547,18 @@ class DHP19SDNN(nn.Module):
         y = y.permute(4, 0, 1, 2, 3)                                       # [T, N, J, H, W]
         return _select(y, self.per_step)
 
-    def export_hdf5(self, path) -> str:
-        """Write the netx network description (``/layer/{i}`` per block) to ``path`` atomically.
+    def lava_readout(self, y: torch.Tensor) -> torch.Tensor:
+        """What ``forward`` returns, from the last block's delta output over time [N, J, H, W, T] (a Lava run):
+        its sigma (cumulative sum) at the last step, or every step with ``per_step``."""
+        z = torch.cumsum(torch.as_tensor(y, dtype=torch.float32), dim=-1).permute(4, 0, 1, 2, 3)
+        return _select(z, self.per_step)
 
-        The export runs on a copy (same config, same state), so the live model keeps its weight norm and
-        optimiser bindings; the copy runs one small forward pass first so that every block knows its shape.
-        """
-        import h5py
+    def export_hdf5(self, path) -> dict:
+        """Write the netx network description (``/layer/{i}`` per block) to ``path`` atomically, with the threshold
+        quantisation that makes Lava match (see :func:`evsnn.lava.export.export_network`)."""
+        from evsnn.lava.export import export_network
 
-        from evsnn.util import atomic_path
-
-        clone = type(self)(**self._init_kwargs)
-        clone.load_state_dict(self.state_dict())
-        clone.eval()
-        with torch.no_grad():
-            clone.forward_slayer(torch.zeros(1, *self.in_shape, 2))
-        for block in clone.blocks:  # the blocks' exporters disable weight norm themselves; do it explicitly here
-            syn = getattr(block, "synapse", None)
-            if syn is not None and getattr(syn, "weight_norm_enabled", False):
-                syn.disable_weight_norm()
-        with atomic_path(path, suffix=".net") as tmp:
-            with h5py.File(tmp, "w") as fh:
-                layer = fh.create_group("layer")
-                for i, block in enumerate(clone.blocks):
-                    block.export_hdf5(layer.create_group(f"{i}"))
-        return str(path)
+        return export_network(self, path)
 
 
 def count_weights(model: nn.Module) -> int:
