@@ -36,6 +36,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/lava.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/environment.smk"
 

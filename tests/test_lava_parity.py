@@ -196,6 +196,26 @@ def test_dhp19_sdnn_exports_and_runs_bit_exactly(tmp_path):
     assert res.latency == 19 and res.lava_steps == 2 * 3 + 19
 
 
+@pytest.mark.parametrize("n_samples", [1, 2])
+def test_trained_biases_are_bit_exact_for_one_sample_and_many(tmp_path, n_samples):
+    """A trained network's mean-only batch norm exports as a neuron bias: a biased neuron answers before any input
+    (slayer at t=0, Lava in the step before the sample reaches it), so every run resets the neurons when the first
+    input step arrives, a single sample included (a regression: one-sample runs once skipped that reset)."""
+    torch.manual_seed(1)
+    model = build_model("dhp19_sdnn", {"base_channels": 2, "threshold": 0.04}, in_shape=(1, 8, 12), n_classes=3)
+    model.eval()
+    with torch.no_grad():  # running means on the weight grid: biases of +-1 and +-2 threshold steps
+        for block in model.blocks:
+            norm = getattr(getattr(block, "neuron", None), "norm", None)
+            if norm is not None:
+                norm.running_mean.copy_(torch.tensor([-2.0, 1.0, 0.0, -1.0] * 8)[:norm.running_mean.numel()] / 64)
+    export_network(model, tmp_path / "biased.net")
+    frames = torch.poisson(torch.full((3, n_samples, 1, 8, 12), 1.0))
+    report = compare(model, tmp_path / "biased.net", slayer_input(model, frames))
+    assert report["layers"][1]["nonzero_slayer"] > 0
+    _assert_exact(report, 20)
+
+
 def _gesture_data(n, seed):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 4, (n,), generator=g)

@@ -336,7 +336,8 @@ def test_report_contains_every_result_with_caption(report):
     results = json.loads(blob)
     names = {Path(p).name for p in results}
     assert {"confusion.png", "curves.png", "gesture.html", "gesture.csv", "config.html", "config.yaml",
-            "environment.html", "pose.html", "pose.csv", "overlay.png", "skeleton3d.png", "per_movement.png"} <= names, names
+            "environment.html", "pose.html", "pose.csv", "overlay.png", "skeleton3d.png", "per_movement.png",
+            "depth.html", "depth.csv", "depth_maps.png"} <= names, names
     for path, entry in results.items():
         assert entry["caption"].strip(), f"{path} has no caption"
     env = next(e for p, e in results.items() if p.endswith("environment.html"))
@@ -359,7 +360,7 @@ def test_report_renders_in_headless_chromium(report, browser):
                     "getComputedStyle(document.querySelector('#loading-screen')).display === 'none'",
                     what="the report app to start")
     categories = chrome.evaluate("Object.keys(categories).sort()")
-    assert {"Run", "Tables", "gesture_plif", "pose_cnn"} <= set(categories), categories
+    assert {"Run", "Tables", "gesture_plif", "pose_cnn", "depth_snn_bino"} <= set(categories), categories
     # the landing page lists every category under "Results"
     menu = chrome.evaluate("[...document.querySelectorAll('nav a')].map(a => a.textContent.trim())")
     assert set(categories) <= set(menu), menu
@@ -396,7 +397,8 @@ def test_report_renders_in_headless_chromium(report, browser):
                     assert page["tables"], what
                     for t in page["tables"]:
                         assert t["rows"] >= 1 and t["cols"] >= 2 and t["width"] > 100 and t["height"] > 20, what
-                    expect = {"gesture.html": "gesture_plif", "pose.html": "pose_cnn"}.get(Path(path).name, "spikingjelly")
+                    expect = {"gesture.html": "gesture_plif", "pose.html": "pose_cnn",
+                              "depth.html": "depth_snn_bino"}.get(Path(path).name, "spikingjelly")
                     assert expect in page["text"], what
                     seen["table"] += 1
             else:

@@ -29,16 +29,17 @@ def test_demo_model_beats_chance(demo):
     assert summary["test_acc_max"] >= summary["test_acc_at_best_val"]
 
 
-def test_demo_pose_model_beats_mean_pose_baseline(demo):
-    m = json.loads((demo / "results/eval/pose_cnn/metrics.json").read_text())
+@pytest.mark.parametrize("model", ["pose_cnn", "pose_sdnn"])
+def test_demo_pose_model_beats_mean_pose_baseline(demo, model):
+    m = json.loads((demo / f"results/eval/{model}/metrics.json").read_text())
     base = m["baseline_mean_pose"]
     assert m["n_samples"] > 0 and set(m["mpjpe_2d"]) == {"cam2", "cam3"}
     assert m["mpjpe_2d_mean"] < base["mpjpe_2d_mean"], (m["mpjpe_2d"], base)
     assert m["mpjpe_3d"] < base["mpjpe_3d"]
     assert m["by_movement"]["group"] and len(m["by_movement"]["mpjpe_3d"]) == len(m["by_movement"]["group"])
     for png in ("overlay.png", "skeleton3d.png", "per_movement.png", "curves.png"):
-        assert (demo / "results/eval/pose_cnn" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| pose_cnn |" in (demo / "results/tables/pose.md").read_text()
+        assert (demo / f"results/eval/{model}" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"| {model} |" in (demo / "results/tables/pose.md").read_text()
 
 
 DEPTH_MODELS = ("depth_snn_bino", "depth_snn_mono", "depth_hnn_bino", "depth_hnn_mono", "depth_ann_bino",
@@ -71,6 +72,30 @@ def test_demo_depth_table_has_the_six_rows_with_energy(demo):
     snn = df[(df["type"] == "SNN") & (df["modality"] == "binocular")]["energy_mJ"].item()
     ann = df[(df["type"] == "ANN") & (df["modality"] == "binocular")]["energy_mJ"].item()
     assert snn < ann  # accumulates of sparse spikes cost less than the same network's MACs
+
+
+@pytest.mark.parametrize("model", ["gesture_sdnn", "pose_sdnn"])
+def test_demo_lava_dl_models_are_exported_and_run_in_lava(demo, model):
+    """Rules export_netx and lava_run: the export loads, Lava reproduces the PyTorch model on the same samples."""
+    lava = demo / "results/lava" / model
+    m = json.loads((lava / "metrics.json").read_text())
+    parity = json.loads((lava / "parity.json").read_text())
+    assert m["n_samples"] >= 2 and m["seconds_per_sample"] > 0
+    assert m["latency_steps"] >= len(parity["layers"]) - 1          # one step per layer in Lava
+    assert len(parity["layers"]) == len(json.loads((lava / "export.json").read_text())["layers"])
+    if parity["bit_exact"]:
+        assert m["lava"] == m["pytorch"] and m["max_abs_output_diff"] == 0
+    else:  # the residual difference is reported, per layer, with its cause (accumulator wrap) counted
+        assert parity["n_mismatch"] > 0 and parity["max_abs_diff"] > 0
+        assert m["lava"] == pytest.approx(m["pytorch"], rel=0.25, abs=0.25)
+    if model == "gesture_sdnn":
+        assert parity["bit_exact"], parity["summary"]
+        assert m["prediction_agreement"] == 1.0
+    else:
+        assert set(m["lava_detail"]["mpjpe_2d"]) == {"cam2", "cam3"} and m["lava_detail"]["mpjpe_3d"] > 0
+    row = [r for r in (demo / f"results/tables/{model.split('_')[0]}.csv").read_text().splitlines()
+           if r.startswith(model + ",")]
+    assert row and "layers bit-exact" in row[0]
 
 
 def test_demo_outputs(demo):
@@ -108,13 +133,24 @@ def test_training_param_change_reruns_training_not_preprocessing(demo, tmp_path)
 
 
 @pytest.mark.parametrize("module, stale, fresh", [
-    ("models/gesture.py", {"train", "evaluate_gesture", "gesture_table"},
-     {"frames", "dataset", "evaluate_pose", "pose_table"}),
-    ("models/pose.py", {"train", "evaluate_pose", "pose_table"},
-     {"frames", "dataset", "evaluate_gesture", "gesture_table"}),
-    ("frames.py", {"frames", "train", "evaluate_gesture", "gesture_table"}, {"dataset", "evaluate_pose"}),
-    ("dhp19_preprocess.py", {"frames", "train", "evaluate_pose", "pose_table"}, {"evaluate_gesture"}),
-    ("tables.py", {"gesture_table", "pose_table"}, {"frames", "dataset", "train", "evaluate_gesture"}),
+    # module edited: {rule: jobs it must rerun}, rules that must stay finished
+    ("models/gesture.py", {"train": 2, "evaluate_gesture": 2, "cost": 2, "export_netx": 1, "lava_run": 1,
+                           "gesture_table": 1},
+     {"frames", "dataset", "evaluate_pose", "pose_table", "evaluate_depth", "depth_table"}),
+    ("models/pose.py", {"train": 2, "evaluate_pose": 2, "cost": 2, "export_netx": 1, "lava_run": 1, "pose_table": 1},
+     {"frames", "dataset", "evaluate_gesture", "gesture_table", "evaluate_depth", "depth_table"}),
+    ("models/depth.py", {"train": 6, "evaluate_depth": 6, "cost": 6, "depth_table": 1},
+     {"frames", "dataset", "evaluate_gesture", "evaluate_pose", "export_netx", "lava_run"}),
+    ("gesture_data.py", {"dataset": 1, "frames": 1, "train": 2, "evaluate_gesture": 2},
+     {"evaluate_pose", "evaluate_depth"}),
+    ("dhp19_preprocess.py", {"frames": 1, "train": 2, "evaluate_pose": 2, "pose_table": 1},
+     {"dataset", "evaluate_gesture", "evaluate_depth"}),
+    ("depth_data.py", {"dataset": 1, "frames": 1, "train": 6, "evaluate_depth": 6, "depth_table": 1},
+     {"evaluate_gesture", "evaluate_pose", "export_netx"}),
+    ("lava/netx.py", {"export_netx": 2, "lava_run": 2}, {"frames", "dataset", "train", "evaluate_gesture", "cost"}),
+    ("energy.py", {"cost": 10}, {"frames", "dataset", "train", "evaluate_gesture", "lava_run"}),
+    ("tables.py", {"gesture_table": 1, "pose_table": 1, "depth_table": 1},
+     {"frames", "dataset", "train", "evaluate_gesture", "cost"}),
 ])
 def test_source_edit_makes_exactly_dependent_outputs_stale(demo, module, stale, fresh):
     path = demo / "src" / "evsnn" / module
@@ -124,9 +160,9 @@ def test_source_edit_makes_exactly_dependent_outputs_stale(demo, module, stale, 
         jobs = planned_jobs(smk(demo, "-n"))
     finally:
         path.write_text(original)
-    assert stale <= set(jobs), jobs
+    for rule, count in stale.items():
+        assert jobs.get(rule) == count, (rule, jobs)
     assert not (fresh & set(jobs)), jobs
-    assert jobs.get("train", 1) == 1 and jobs.get("frames", 1) == 1  # one model / one frame cache, not both tasks
 
 
 def test_lint_clean(demo):

@@ -45,6 +45,10 @@ def cost_lava_columns(r: dict) -> dict:
     return row
 
 
+#: the neuron of a gesture architecture when its config does not name one
+DEFAULT_NEURON = {"plif_net": "plif", "gesture_sdnn": "sdnn"}
+
+
 def gesture_table(runs: dict[str, dict]) -> pd.DataFrame:
     """``runs``: model name -> {"summary": path, "metrics": path, "config": model config dict, "cost": path,
     "lava": path or None}."""
@@ -57,7 +61,7 @@ def gesture_table(runs: dict[str, dict]) -> pd.DataFrame:
         rows.append({
             "model": name,
             "arch": summary["arch"],
-            "neuron": cfg.get("net", {}).get("neuron", "plif"),
+            "neuron": cfg.get("net", {}).get("neuron", DEFAULT_NEURON.get(summary["arch"], "")),
             "T": frames.get("T"),
             "input": "x".join(map(str, summary["in_shape"])),
             "parameters": summary["parameters"],
@@ -74,6 +78,10 @@ def gesture_table(runs: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
 def write_table(df: pd.DataFrame, csv_path: str, md_path: str, title: str, notes: list[str] | None = None) -> None:
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False)
@@ -81,8 +89,8 @@ def write_table(df: pd.DataFrame, csv_path: str, md_path: str, title: str, notes
     cols = list(df.columns)
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
-    for _, row in df.iterrows():
-        lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
+    for _, row in df.iterrows():  # a column that does not apply to a model (pd.isna) stays empty
+        lines.append("| " + " | ".join("" if _missing(row[c]) else str(row[c]) for c in cols) + " |")
     if notes:
         lines += [""] + [f"- {n}" for n in notes]
     with atomic_path(md_path) as tmp:
@@ -91,7 +99,8 @@ def write_table(df: pd.DataFrame, csv_path: str, md_path: str, title: str, notes
 
 def write_html_table(df: pd.DataFrame, html_path: str, title: str, notes: list[str] | None = None) -> None:
     """The table as a standalone HTML page: `snakemake --report` renders HTML results, not CSV."""
-    rows = [[v.item() if hasattr(v, "item") else v for v in row] for row in df.itertuples(index=False)]
+    rows = [["" if _missing(v) else (v.item() if hasattr(v, "item") else v) for v in row]
+            for row in df.itertuples(index=False)]
     body = html_table(list(df.columns), rows)
     if notes:
         body += '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"

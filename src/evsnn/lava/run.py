@@ -241,7 +241,7 @@ def run_netx(path, inputs, steps: int | None = None, taps=(), *, conv_impl: str 
     steps = int(steps) if steps is not None else int(t_in)
     if steps < 1:
         raise EvsnnError(f"steps must be >= 1, got {steps}")
-    net, infos = load_network(path, reset_interval=steps if n > 1 else 0, input_shape=input_shape,
+    net, infos = load_network(path, reset_interval=steps, input_shape=input_shape,
                               conv_impl=conv_impl, acc_bits=acc_bits)
     blocks = [li for li in infos if li.block is not None]
     latency = blocks[-1].latency

@@ -50,6 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from evsnn.errors import ConfigError
+from evsnn.models._layout import as_seq, seq_apply
 
 TASK = "depth"
 
@@ -80,21 +81,6 @@ def _check(arch: str, in_shape, modality, base_channels, n_levels, min_depth, ma
     if not 0 < float(min_depth) < float(max_depth):
         raise ConfigError(f"{arch}: need 0 < min_depth < max_depth (metres), got {min_depth} and {max_depth}")
     return (c if modality == "binocular" else c // 2), h, w
-
-
-def _as_seq(x: torch.Tensor) -> torch.Tensor:
-    if x.dim() == 4:
-        return x.unsqueeze(0)
-    if x.dim() != 5:
-        raise ValueError(f"expected event frames [T, N, C, H, W] or [N, C, H, W], got shape {tuple(x.shape)}")
-    return x
-
-
-def _seq(fn, x: torch.Tensor) -> torch.Tensor:
-    """Apply a per-frame function to [T, N, ...] by folding time into the batch."""
-    t, n = x.shape[:2]
-    y = fn(x.flatten(0, 1))
-    return y.reshape(t, n, *y.shape[1:])
 
 
 def _pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -155,9 +141,9 @@ class _UNet(nn.Module):
             functional.reset_net(self.nodes)
 
     def _block(self, name: str, h: torch.Tensor, v_init, feats, rates) -> torch.Tensor:
-        h = _seq(self.convs[name], h)
+        h = seq_apply(self.convs[name], h)
         if name in self.norms:
-            h = _seq(self.norms[name], h)
+            h = seq_apply(self.norms[name], h)
         if self.spiking:
             node = self.nodes[name]
             if v_init is not None and name in v_init:
@@ -180,10 +166,10 @@ class _UNet(nn.Module):
             skips.append(h)
         h = self._block("bott", h, v_init, feats, rates)
         for i in range(self.n_levels, 0, -1):
-            h = _seq(lambda z: F.interpolate(z, scale_factor=2, mode="nearest"), h)
+            h = seq_apply(lambda z: F.interpolate(z, scale_factor=2, mode="nearest"), h)
             h = torch.cat([h, skips[i - 1]], dim=2)
             h = self._block(f"dec{i}", h, v_init, feats, rates)
-        z = _seq(self.convs["head"], h)
+        z = seq_apply(self.convs["head"], h)
         self.last_rates = rates
         return z, feats
 
@@ -198,7 +184,7 @@ class _DepthBase(nn.Module):
         self.n_levels = n_levels
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        x = _as_seq(x)
+        x = as_seq(x)
         if self.modality == "monocular":
             x = x[:, :, : x.shape[2] // 2]
         return _pad_to(x, 2 ** self.n_levels)

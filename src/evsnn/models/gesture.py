@@ -21,7 +21,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, layer
 
 from evsnn.models._neurons import spiking_neuron
-from evsnn.models._slayer import clamp_thresholds
+from evsnn.models._slayer import check_sdnn_threshold, clamp_thresholds, sdnn_neuron_params
 
 TASK = "gesture"
 
@@ -85,9 +85,6 @@ class GestureSDNN(nn.Module):
                  tau_grad=0.5, scale_grad=1.0, learn_threshold=True, weight_scale=2, weight_norm=True,
                  mean_only_bn=True, current_decay=0.25, voltage_decay=0.03, input_scale=0.25):
         super().__init__()
-        import functools
-
-        import torch.nn.functional as F
         from lava.lib.dl import slayer
 
         from evsnn.errors import ConfigError
@@ -107,10 +104,8 @@ class GestureSDNN(nn.Module):
             raise ConfigError(f"gesture_sdnn: n_classes and hidden must be positive, got {n_classes}, {hidden}")
         if neuron not in ("sdnn", "cuba"):
             raise ConfigError(f"gesture_sdnn: neuron must be 'sdnn' or 'cuba', not {neuron!r}")
-        if neuron == "sdnn" and int(float(threshold) * 64) < 1:
-            raise ConfigError(f"gesture_sdnn: threshold {threshold} is below 1/64: lava-dl quantises the sigma-delta "
-                              "threshold to multiples of 1/64 (vThMant = threshold * 64), so it would become 0; "
-                              "use threshold >= 0.015625")
+        if neuron == "sdnn":
+            check_sdnn_threshold("gesture_sdnn", threshold)
         self._init_kwargs = dict(in_shape=(c, h, w), n_classes=int(n_classes), channels=list(channels),
                                  hidden=int(hidden), neuron=neuron, threshold=threshold, tau_grad=tau_grad,
                                  scale_grad=scale_grad, learn_threshold=learn_threshold, weight_scale=weight_scale,
@@ -124,13 +119,8 @@ class GestureSDNN(nn.Module):
         syn = dict(weight_scale=weight_scale, weight_norm=bool(weight_norm), **lag)
         if neuron == "sdnn":
             lib = slayer.block.sigma_delta
-
-            def params(c_out=None):
-                p = {"threshold": float(threshold), "tau_grad": float(tau_grad), "scale_grad": float(scale_grad),
-                     "requires_grad": bool(learn_threshold), "shared_param": True, "activation": F.relu}
-                if c_out is not None and mean_only_bn:
-                    p["norm"] = functools.partial(slayer.neuron.norm.MeanOnlyBatchNorm, num_features=c_out)
-                return p
+            params = sdnn_neuron_params(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad,
+                                        learn_threshold=learn_threshold, mean_only_bn=mean_only_bn)
         else:
             lib = slayer.block.cuba
 

@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from evsnn.errors import ConfigError
+from evsnn.models._layout import as_seq, seq_apply
 
 TASK = "pose"
 
@@ -76,22 +77,6 @@ def _check_common(arch: str, in_shape, n_classes, base_channels) -> tuple[int, i
     if not isinstance(base_channels, int) or base_channels <= 0:
         raise ConfigError(f"{arch}: base_channels must be a positive integer, got {base_channels!r}")
     return c, h, w
-
-
-def _as_seq(x: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] -> [1, N, C, H, W]; [T, N, C, H, W] unchanged."""
-    if x.dim() == 4:
-        return x.unsqueeze(0)
-    if x.dim() != 5:
-        raise ValueError(f"expected event frames [T, N, C, H, W] or [N, C, H, W], got shape {tuple(x.shape)}")
-    return x
-
-
-def _seq(fn, x: torch.Tensor) -> torch.Tensor:
-    """Apply a per-frame function to [T, N, ...] by folding time into the batch."""
-    t, n = x.shape[:2]
-    y = fn(x.flatten(0, 1))
-    return y.reshape(t, n, *y.shape[1:])
 
 
 class KerasConvTranspose2d(nn.ConvTranspose2d):
@@ -188,9 +173,9 @@ class DHP19CNN(nn.Module):
         a single batch of frames [N, C, H, W] -> [N, J, H, W]."""
         if x.dim() == 4:
             return self.frame_forward(x)
-        x = _as_seq(x)
+        x = as_seq(x)
         if self.per_step:
-            return _seq(self.frame_forward, x)
+            return seq_apply(self.frame_forward, x)
         return self.frame_forward(x[-1])
 
 
@@ -225,13 +210,13 @@ class _SpikingTrunk(nn.Module):
         rates = {}
         for s in self.spec:
             if s.kind == "pool":
-                x = _seq(lambda z: F.max_pool2d(z, 2), x)
+                x = seq_apply(lambda z: F.max_pool2d(z, 2), x)
                 continue
-            x = _seq(self.convs[s.name], x)
+            x = seq_apply(self.convs[s.name], x)
             if s.name == "pred_cube":
                 break
             if s.name in self.norms:
-                x = _seq(self.norms[s.name], x)
+                x = seq_apply(self.norms[s.name], x)
             node = self.nodes[s.name]
             if v_init is not None and s.name in v_init:
                 node.v = v_init[s.name]
@@ -268,7 +253,7 @@ class DHP19SNN(nn.Module):
         self.per_step = bool(per_step)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _as_seq(x)
+        x = as_seq(x)
         self.snn.reset_states()
         z = self.snn(x)
         return _select(_leaky_readout(z, self.readout_decay), self.per_step)
@@ -313,7 +298,7 @@ class HybridCNNSNN(nn.Module):
         return {n: proj(feats[n]) for n, proj in self.init_proj.items()}, feats["pred_cube"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _as_seq(x)
+        x = as_seq(x)
         T = x.shape[0]
         k = self.cnn_every if self.cnn_every > 0 else T
         outs = []
@@ -388,7 +373,7 @@ class DHP19RNN(nn.Module):
         self.per_step = bool(per_step)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _as_seq(x)
+        x = as_seq(x)
         states: dict[str, object] = {}
         outs = []
         for t in range(x.shape[0]):
@@ -447,8 +432,8 @@ class CNNRNN(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _as_seq(x)
-        feats = _seq(self._encode, x)
+        x = as_seq(x)
+        feats = seq_apply(self._encode, x)
         state = self.rnn.init_state(feats[0])
         hs = []
         for t in range(feats.shape[0]):
@@ -456,7 +441,7 @@ class CNNRNN(nn.Module):
             hs.append(h)
         hs = torch.stack(hs)
         if self.per_step:
-            return _seq(self._decode, hs)
+            return seq_apply(self._decode, hs)
         return self._decode(hs[-1])
 
 
@@ -483,29 +468,23 @@ class DHP19SDNN(nn.Module):
                  scale_grad=1.0, learn_threshold=True, weight_scale=3, weight_norm=True, mean_only_bn=True,
                  delay_shift=False, per_step=False, input_scale=1.0):
         super().__init__()
+        from evsnn.models._slayer import check_sdnn_threshold
+
         c, h, w = _check_common("dhp19_sdnn", in_shape, n_classes, base_channels)
         self.input_scale = float(input_scale)  # DHP19 frames are 0..255: 1/64 maps them onto the Input grid [0, 4)
-        if int(float(threshold) * 64) < 1:
-            raise ConfigError(f"dhp19_sdnn: threshold {threshold} is below 1/64: lava-dl quantises the sigma-delta "
-                              "threshold to multiples of 1/64 (vThMant = threshold * 64), so it would become 0 "
-                              "(no sparsity on Loihi, NaN threshold gradients); use threshold >= 0.015625")
+        check_sdnn_threshold("dhp19_sdnn", threshold)
         self._init_kwargs = dict(in_shape=(c, h, w), n_classes=int(n_classes), base_channels=base_channels,
                                  threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad,
                                  learn_threshold=learn_threshold, weight_scale=weight_scale, weight_norm=weight_norm,
                                  mean_only_bn=mean_only_bn, delay_shift=delay_shift, per_step=per_step,
                                  input_scale=input_scale)
-        import functools
-
         from lava.lib.dl import slayer
 
-        sd = slayer.block.sigma_delta
+        from evsnn.models._slayer import sdnn_neuron_params
 
-        def params(c_out=None):
-            p = {"threshold": float(threshold), "tau_grad": float(tau_grad), "scale_grad": float(scale_grad),
-                 "requires_grad": bool(learn_threshold), "shared_param": True, "activation": F.relu}
-            if c_out is not None and mean_only_bn:
-                p["norm"] = functools.partial(slayer.neuron.norm.MeanOnlyBatchNorm, num_features=c_out)
-            return p
+        sd = slayer.block.sigma_delta
+        params = sdnn_neuron_params(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad,
+                                    learn_threshold=learn_threshold, mean_only_bn=mean_only_bn)
 
         syn = dict(weight_scale=weight_scale, weight_norm=bool(weight_norm), delay_shift=bool(delay_shift))
         b1, b2, b4, J = base_channels, 2 * base_channels, 4 * base_channels, int(n_classes)
@@ -542,7 +521,7 @@ class DHP19SDNN(nn.Module):
         return torch.cumsum(x, dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _as_seq(x)
+        x = as_seq(x)
         y = self.forward_slayer((x * self.input_scale).permute(1, 2, 3, 4, 0).contiguous())  # [N, J, H, W, T]
         y = y.permute(4, 0, 1, 2, 3)                                       # [T, N, J, H, W]
         return _select(y, self.per_step)

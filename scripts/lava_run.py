@@ -1,0 +1,15 @@
+"""Rule `lava_run`: the netx export run in Lava on cached test samples; metrics beside PyTorch; parity."""
+import json
+
+import torch
+
+from evsnn.lava.deploy import run_trained
+from evsnn.util import setup_logging
+
+setup_logging(snakemake.log[0])  # noqa: F821
+i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+torch.set_num_threads(1)
+manifest = json.loads(open(i.manifest).read())
+run_trained(i.model, i.net, i.test, n_samples=p.samples, parity_samples=p.parity_samples,
+            p_matrices=manifest.get("p_matrices"), out_metrics=o.metrics, out_parity=o.parity,
+            out_outputs=o.outputs)
