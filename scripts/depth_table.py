@@ -1,4 +1,5 @@
 """Rule `depth_table`: MVSEC depth results over all configured runs (CSV + Markdown + HTML)."""
+from evsnn.plots import plot_metric_vs_energy
 from evsnn.tables import COST_NOTES, depth_table, write_html_table, write_table
 from evsnn.util import setup_logging
 
@@ -21,3 +22,6 @@ NOTES = [
 ]
 write_table(df, o.csv, o.md, TITLE, notes=NOTES)
 write_html_table(df, o.html, TITLE, notes=NOTES)
+plot_metric_vs_energy(df, "energy_mJ", "mean_depth_error_cm", o.energy, group_col="modality",
+                      ylabel="mean depth error (cm)", lower_is_better=True,
+                      title="MVSEC depth: error against energy per inference")

@@ -1,4 +1,5 @@
 """Rule `gesture_table`: DVS128 Gesture results over all configured runs (CSV + Markdown + HTML)."""
+from evsnn.plots import plot_metric_vs_energy
 from evsnn.tables import COST_NOTES, gesture_table, write_html_table, write_table
 from evsnn.util import setup_logging
 
@@ -17,3 +18,5 @@ NOTES = [
 ]
 write_table(df, o.csv, o.md, TITLE, notes=NOTES)
 write_html_table(df, o.html, TITLE, notes=NOTES)
+plot_metric_vs_energy(df, "energy_mJ_fp32", "test_acc_eval", o.energy, ylabel="test accuracy (%)",
+                      title="DVS128 Gesture: accuracy against energy per inference")

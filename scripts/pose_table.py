@@ -1,4 +1,5 @@
 """Rule `pose_table`: DHP19 pose results over all configured runs (CSV + Markdown + HTML)."""
+from evsnn.plots import plot_metric_vs_energy
 from evsnn.tables import COST_NOTES, pose_table, write_html_table, write_table
 from evsnn.util import setup_logging
 
@@ -18,3 +19,5 @@ notes = [
 ]
 write_table(df, o.csv, o.md, "DHP19 pose: 2D (px) and 3D (mm) joint errors", notes=notes)
 write_html_table(df, o.html, "DHP19 pose: 2D (px) and 3D (mm) joint errors", notes=notes)
+plot_metric_vs_energy(df, "energy_mJ_fp32", "mpjpe_3d_mm", o.energy, ylabel="3D MPJPE (mm)", lower_is_better=True,
+                      title="DHP19 pose: 3D error against energy per inference")

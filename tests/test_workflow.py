@@ -72,6 +72,9 @@ def test_demo_depth_table_has_the_six_rows_with_energy(demo):
     snn = df[(df["type"] == "SNN") & (df["modality"] == "binocular")]["energy_mJ"].item()
     ann = df[(df["type"] == "ANN") & (df["modality"] == "binocular")]["energy_mJ"].item()
     assert snn < ann  # accumulates of sparse spikes cost less than the same network's MACs
+    for task in ("gesture", "pose", "depth"):  # the papers' metric-against-energy view of every table
+        png = (demo / f"results/tables/{task}_energy.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
 @pytest.mark.parametrize("model", ["gesture_sdnn", "pose_sdnn"])

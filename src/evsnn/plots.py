@@ -62,3 +62,28 @@ def plot_training_curves(metrics_csv, path, title="", best_epoch=None, metric="a
     a2.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def plot_metric_vs_energy(df: pd.DataFrame, energy_col: str, metric_col: str, path, *, label_col: str = "model",
+                          group_col: str | None = None, xlabel: str = "energy per inference (mJ)", ylabel: str = "",
+                          title: str = "", lower_is_better: bool = False):
+    """One point per model: the task metric against the estimated energy per inference (log scale), labelled with
+    the model name, coloured by ``group_col`` (e.g. modality); the Depth-SNN / hybrid papers' accuracy-vs-energy
+    view of a results table."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    groups = [(None, df)] if group_col is None else list(df.groupby(group_col, sort=True))
+    for name, sub in groups:
+        ok = sub[energy_col].astype(float) > 0
+        ax.scatter(sub.loc[ok, energy_col].astype(float), sub.loc[ok, metric_col].astype(float), s=40,
+                   label=None if name is None else str(name), zorder=3)
+        for k, (_, row) in enumerate(sub[ok].iterrows()):  # alternate the label side: close points stay legible
+            ax.annotate(str(row[label_col]), (float(row[energy_col]), float(row[metric_col])),
+                        textcoords="offset points", xytext=(5, 4) if k % 2 == 0 else (5, -11), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel or metric_col)
+    ax.grid(alpha=0.3, which="both")
+    if group_col is not None:
+        ax.legend(fontsize=8)
+    ax.set_title(title + (" (lower is better)" if lower_is_better else ""), fontsize=10)
+    _save(fig, path)

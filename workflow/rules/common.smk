@@ -136,6 +136,6 @@ def final_outputs():
         out += [f"{RES}/lava/{m}/{f}" for f in ("network.net", "metrics.json", "parity.json")]
     for task in ("gesture", "pose", "depth"):
         if models_of_task(task):
-            out += [f"{RES}/tables/{task}.csv", f"{RES}/tables/{task}.md", f"{RES}/tables/{task}.html"]
+            out += [f"{RES}/tables/{task}.{ext}" for ext in ("csv", "md", "html")] + [f"{RES}/tables/{task}_energy.png"]
     out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]
     return out

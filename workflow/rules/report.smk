@@ -10,11 +10,13 @@ rule gesture_table:
         md=f"{RES}/tables/gesture.md",
         html=report(f"{RES}/tables/gesture.html", category="Tables", caption="../report/gesture_table.rst",
                     labels={"table": "DVS128 Gesture"}),
+        energy=report(f"{RES}/tables/gesture_energy.png", category="Tables", caption="../report/energy_plot.rst",
+                      labels={"table": "DVS128 Gesture: metric against energy"}),
     params:
         models=lambda w: models_of_task("gesture"),
         lava_models=lambda w: lava_models("gesture"),
         configs=lambda w: {m: jsonable(model_cfg(m)) for m in models_of_task("gesture")},
-        code=code(*CORE, "tables.py", "report.py"),
+        code=code(*CORE, "tables.py", "report.py", "plots.py"),
     log:
         f"{RES}/logs/tables/gesture.log",
     benchmark:
@@ -38,11 +40,13 @@ rule pose_table:
         md=f"{RES}/tables/pose.md",
         html=report(f"{RES}/tables/pose.html", category="Tables", caption="../report/pose_table.rst",
                     labels={"table": "DHP19 pose"}),
+        energy=report(f"{RES}/tables/pose_energy.png", category="Tables", caption="../report/energy_plot.rst",
+                      labels={"table": "DHP19 pose: metric against energy"}),
     params:
         models=lambda w: models_of_task("pose"),
         lava_models=lambda w: lava_models("pose"),
         configs=lambda w: {m: jsonable(model_cfg(m)) for m in models_of_task("pose")},
-        code=code(*CORE, "tables.py", "report.py"),
+        code=code(*CORE, "tables.py", "report.py", "plots.py"),
     log:
         f"{RES}/logs/tables/pose.log",
     benchmark:
@@ -66,10 +70,12 @@ rule depth_table:
         md=f"{RES}/tables/depth.md",
         html=report(f"{RES}/tables/depth.html", category="Tables", caption="../report/depth_table.rst",
                     labels={"table": "MVSEC depth"}),
+        energy=report(f"{RES}/tables/depth_energy.png", category="Tables", caption="../report/energy_plot.rst",
+                      labels={"table": "MVSEC depth: metric against energy"}),
     params:
         models=lambda w: models_of_task("depth"),
         configs=lambda w: {m: jsonable(model_cfg(m)) for m in models_of_task("depth")},
-        code=code(*CORE, "tables.py", "report.py"),
+        code=code(*CORE, "tables.py", "report.py", "plots.py"),
     log:
         f"{RES}/logs/tables/depth.log",
     benchmark:
