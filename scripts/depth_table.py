@@ -1,12 +1,11 @@
 """Rule `depth_table`: MVSEC depth results over all configured runs (CSV + Markdown + HTML)."""
 from evsnn.plots import plot_metric_vs_energy
-from evsnn.tables import COST_NOTES, depth_table, write_html_table, write_table
+from evsnn.tables import COST_NOTES, collect_runs, depth_table, write_html_table, write_table
 from evsnn.util import setup_logging
 
 setup_logging(snakemake.log[0])  # noqa: F821
 p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
-runs = {m: {"summary": s, "metrics": e, "config": p.configs[m], "cost": c}
-        for m, s, e, c in zip(p.models, i.summaries, i.metrics, i.costs)}
+runs = collect_runs(p.models, p.configs, i.summaries, i.metrics, i.costs)
 df = depth_table(runs)
 TITLE = "MVSEC depth: mean depth error (cm) and energy per inference (mJ)"
 NOTES = [

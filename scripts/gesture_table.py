@@ -1,13 +1,11 @@
 """Rule `gesture_table`: DVS128 Gesture results over all configured runs (CSV + Markdown + HTML)."""
 from evsnn.plots import plot_metric_vs_energy
-from evsnn.tables import COST_NOTES, gesture_table, write_html_table, write_table
+from evsnn.tables import COST_NOTES, collect_runs, gesture_table, write_html_table, write_table
 from evsnn.util import setup_logging
 
 setup_logging(snakemake.log[0])  # noqa: F821
 p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
-lava = dict(zip(p.lava_models, i.lava))
-runs = {m: {"summary": s, "metrics": e, "config": p.configs[m], "cost": c, "lava": lava.get(m)}
-        for m, s, e, c in zip(p.models, i.summaries, i.metrics, i.costs)}
+runs = collect_runs(p.models, p.configs, i.summaries, i.metrics, i.costs, p.lava_models, i.lava)
 df = gesture_table(runs)
 TITLE = "DVS128 Gesture: test accuracy (%)"
 NOTES = [

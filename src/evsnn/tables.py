@@ -26,6 +26,13 @@ COST_NOTES = [
 ]
 
 
+def collect_runs(models, configs: dict, summaries, metrics, costs, lava_models=(), lava=()) -> dict[str, dict]:
+    """The ``runs`` mapping of the table functions from a table rule's params and inputs (same model order)."""
+    lava_of = dict(zip(lava_models, lava))
+    return {m: {"summary": s, "metrics": e, "config": configs[m], "cost": c, "lava": lava_of.get(m)}
+            for m, s, e, c in zip(models, summaries, metrics, costs)}
+
+
 def cost_lava_columns(r: dict) -> dict:
     """The columns every task's table shares: operations and energy per inference (``r["cost"]``, the output of
     rule ``cost``) and, for lava-dl models, the Lava run (``r["lava"]``, the metrics of rule ``lava_run``)."""
