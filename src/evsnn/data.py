@@ -33,6 +33,7 @@ class FrameCacheWriter:
         self.frames = self.h5.create_dataset("frames", shape=(0, *frame_shape), maxshape=(None, *frame_shape),
                                              dtype=self.dtype, chunks=(1, *frame_shape), compression="lzf")
         self.labels = []
+        self._label_ds = None
         self.trial = []
         self.window = []
         self.trials: list[str] = []
@@ -50,7 +51,17 @@ class FrameCacheWriter:
         if info is not None:
             frames = np.clip(frames, info.min, info.max)
         self.frames[n] = frames.astype(self.dtype, copy=False)
-        self.labels.append(int(label) if np.ndim(label) == 0 else np.asarray(label, dtype=np.float32))
+        if np.ndim(label) == 0:
+            self.labels.append(int(label))
+        else:  # target arrays (pose joints, depth maps) go to the file as they come: a real split's depth maps
+            label = np.asarray(label, dtype=np.float32)  # are gigabytes, too many to hold until close()
+            if self._label_ds is None:
+                self._label_ds = self.h5.create_dataset("labels", shape=(0, *label.shape),
+                                                        maxshape=(None, *label.shape), dtype=np.float32,
+                                                        chunks=(1, *label.shape), compression="lzf")
+            self._label_ds.resize(n + 1, axis=0)
+            self._label_ds[n] = label
+            self.labels.append(None)
         for key, value in extra.items():
             self.extra.setdefault(key, []).append(value)
         if trial not in self._trial_index:
@@ -60,8 +71,10 @@ class FrameCacheWriter:
         self.window.append(window)
 
     def close(self) -> None:
-        is_class = all(isinstance(v, int) for v in self.labels)
-        self.h5.create_dataset("labels", data=np.asarray(self.labels, dtype=np.int64 if is_class else np.float32))
+        if self._label_ds is None:
+            self.h5.create_dataset("labels", data=np.asarray(self.labels, dtype=np.int64))
+        elif any(v is not None for v in self.labels):
+            raise ValueError(f"{self.h5.filename}: class indices and target arrays mixed in one cache")
         for key, values in self.extra.items():
             self.h5.create_dataset(key, data=np.asarray(values))
         self.h5.create_dataset("trial", data=np.asarray(self.trial, dtype=np.int32))
@@ -83,6 +96,10 @@ def _open(path):
         raise FormatError(path, None, f"cannot be opened as an HDF5 frame cache ({exc})") from None
 
 
+#: targets with more values per sample than this (dense maps) are read from the file per sample
+DENSE_LABEL_SIZE = 1024
+
+
 class FrameCacheDataset(Dataset):
     """Samples of a frame cache as (float32 tensor [T, C, H, W], label); the file is opened lazily per worker."""
 
@@ -92,13 +109,26 @@ class FrameCacheDataset(Dataset):
             for key in ("frames", "labels"):
                 if key not in h5:
                     raise FormatError(self.path, None, f"is not a frame cache (dataset /{key} missing)")
-            self.labels = h5["labels"][:]
+            # class indices and small targets (pose joints) are read at once; dense maps (depth) per sample, so
+            # that a training process does not hold every map of a split (``labels`` reads them on demand)
+            dense = int(np.prod(h5["labels"].shape[1:], dtype=np.int64)) > DENSE_LABEL_SIZE
+            self._labels = None if dense else h5["labels"][:]
+            self.n_labels = int(h5["labels"].shape[0])
+            self.is_classification = h5["labels"].ndim == 1 and np.issubdtype(h5["labels"].dtype, np.integer)
             self.frame_shape = tuple(h5["frames"].shape[1:])
             self.attrs = {k: h5.attrs[k] for k in h5.attrs}
             self.trials = [t.decode() if isinstance(t, bytes) else t for t in h5["trials"][:]]
             self.trial = h5["trial"][:]
-        self.indices = np.arange(len(self.labels)) if indices is None else np.asarray(indices)
+        self.indices = np.arange(self.n_labels) if indices is None else np.asarray(indices)
         self._h5 = None
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Every label of the file (dense maps are read from the file on first use)."""
+        if self._labels is None:
+            with _open(self.path) as h5:
+                self._labels = h5["labels"][:]
+        return self._labels
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -108,7 +138,7 @@ class FrameCacheDataset(Dataset):
             self._h5 = h5py.File(self.path, "r")
         j = int(self.indices[i])
         x = torch.from_numpy(self._h5["frames"][j].astype(np.float32))
-        y = self.labels[j]
+        y = self.labels[j] if self._labels is not None else self._h5["labels"][j]
         return x, (int(y) if np.ndim(y) == 0 else torch.from_numpy(np.asarray(y, dtype=np.float32)))
 
     def __getstate__(self):
@@ -145,9 +175,8 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 def split_indices(ds: "FrameCacheDataset", fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Validation split carved from training data: stratified by class for class labels; for regression targets
     (pose) whole recordings go to validation so that no frame of a validation recording is trained on."""
-    labels = ds.labels
-    if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
-        return stratified_split(labels, fraction, seed)
+    if ds.is_classification:
+        return stratified_split(ds.labels, fraction, seed)
     trials = np.unique(ds.trial)
     rng = np.random.default_rng(seed)
     k = int(round(len(trials) * fraction))
