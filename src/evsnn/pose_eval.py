@@ -45,7 +45,7 @@ def _to_sensor(uv_cache: np.ndarray, attrs: dict) -> np.ndarray:
     return uv
 
 
-def _aligned(ds: FrameCacheDataset, h5extra: dict, cameras) -> dict:
+def aligned_views(ds: FrameCacheDataset, h5extra: dict, cameras) -> dict:
     """Indices of the samples seen by every camera of ``cameras`` (same recording and frame), per camera."""
     keys = {}
     for cam in cameras:
@@ -75,7 +75,7 @@ def evaluate_pose(model_path: str, test_cache: str, train_cache: str, p_matrices
     tri = [c for c in FRONT_CAMERAS if c in cams] if len([c for c in FRONT_CAMERAS if c in cams]) >= 2 else cams[:2]
 
     uv = _to_sensor(predict_heatmap_peaks(model, ds), ds.attrs)               # (N, J, 2)
-    idx = _aligned(ds, extra, cams)
+    idx = aligned_views(ds, extra, cams)
     ref = idx[cams[0]]
     pred = {c: uv[idx[c]] for c in cams}
     gt_xyz = extra["xyz"][ref]

@@ -145,7 +145,7 @@ def depth_table(runs: dict[str, dict]) -> pd.DataFrame:
     for name, r in runs.items():
         summary = json.loads(open(r["summary"]).read())
         m = json.loads(open(r["metrics"]).read())
-        cost = cost_lava_columns({"cost": r.get("cost")})
+        cost = cost_lava_columns(r)
         row = {"model": name, "type": DEPTH_TYPES.get(summary["arch"], summary["arch"]),
                "modality": m.get("modality", "binocular"), "mean_depth_error_cm": round(m["mde_cm"], 1),
                "energy_mJ": cost.get("energy_mJ_fp32")}

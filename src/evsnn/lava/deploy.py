@@ -39,10 +39,10 @@ def select_samples(ds: FrameCacheDataset, task: str, n: int, extra: dict | None 
     for pose, whole frames seen by both triangulated cameras (``n // 2`` frames, both views), so that the Lava
     predictions can be triangulated like the PyTorch ones."""
     if task == "pose":
-        from evsnn.pose_eval import _aligned
+        from evsnn.pose_eval import aligned_views
 
         cams = sorted(int(c) for c in np.unique(extra["camera"]))[:2]
-        idx = _aligned(ds, extra, cams)
+        idx = aligned_views(ds, extra, cams)
         k = len(idx[cams[0]])
         pick = np.unique(np.linspace(0, k - 1, max(1, min(k, n // len(cams)))).round().astype(int))
         return np.concatenate([idx[c][pick] for c in cams])

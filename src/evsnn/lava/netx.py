@@ -541,33 +541,33 @@ class SigmaReset(Sigma):
         _add_reset(self, reset_interval, reset_offset)
 
 
-@implements(proc=SigmaDeltaReset, protocol=LoihiProtocol)
-class PySigmaDeltaResetModelFixed(PySigmaDeltaModelFixed):
+class _ScheduledReset:
+    """Mixin for Lava's fixed_pt neuron models: zero the ``RESET_STATE`` variables before the step when
+    :func:`_reset_due` (the sample boundaries of a multi-sample run), then run Lava's own step."""
+
+    RESET_STATE: tuple[str, ...] = ()
     implements_process = None  # inherits Lava's fixed_pt model (tags, types); re-bound to the reset process
+
     def run_spk(self) -> None:
         if _reset_due(self):
-            for name in ("sigma", "act", "residue", "error"):
+            for name in self.RESET_STATE:
                 getattr(self, name)[...] = 0
         super().run_spk()
+
+
+@implements(proc=SigmaDeltaReset, protocol=LoihiProtocol)
+class PySigmaDeltaResetModelFixed(_ScheduledReset, PySigmaDeltaModelFixed):
+    RESET_STATE = ("sigma", "act", "residue", "error")
 
 
 @implements(proc=DeltaReset, protocol=LoihiProtocol)
-class PyDeltaResetModelFixed(PyDeltaModelFixed):
-    implements_process = None  # inherits Lava's fixed_pt model (tags, types); re-bound to the reset process
-    def run_spk(self) -> None:
-        if _reset_due(self):
-            for name in ("act", "residue", "error"):
-                getattr(self, name)[...] = 0
-        super().run_spk()
+class PyDeltaResetModelFixed(_ScheduledReset, PyDeltaModelFixed):
+    RESET_STATE = ("act", "residue", "error")
 
 
 @implements(proc=SigmaReset, protocol=LoihiProtocol)
-class PySigmaResetModelFixed(PySigmaModelFixed):
-    implements_process = None  # inherits Lava's fixed_pt model (tags, types); re-bound to the reset process
-    def run_spk(self) -> None:
-        if _reset_due(self):
-            self.sigma[...] = 0
-        super().run_spk()
+class PySigmaResetModelFixed(_ScheduledReset, PySigmaModelFixed):
+    RESET_STATE = ("sigma",)
 
 
 # ============================================================================================ blocks
