@@ -2,9 +2,10 @@
 import logging
 
 from evsnn.energy import model_cost
-from evsnn.util import setup_logging, write_json
+from evsnn.stage import begin
+from evsnn.util import write_json
 
-setup_logging(snakemake.log[0])  # noqa: F821
+begin(snakemake)  # noqa: F821
 result = model_cost(snakemake.input.model, snakemake.input.test, n_samples=snakemake.params.samples)  # noqa: F821
 logging.getLogger("evsnn.cost").info("%s: %.3g MACs, %.3g ACs per inference; %s", result["arch"],
                                      result["ops"]["macs"], result["ops"]["acs"],

@@ -4,12 +4,12 @@ import json
 import torch
 
 from evsnn.lava.deploy import run_trained
-from evsnn.util import setup_logging
+from evsnn.stage import begin
 
-setup_logging(snakemake.log[0])  # noqa: F821
+begin(snakemake)  # noqa: F821
 i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 torch.set_num_threads(1)
 manifest = json.loads(open(i.manifest).read())
 run_trained(i.model, i.net, i.test, n_samples=p.samples, parity_samples=p.parity_samples,
-            p_matrices=manifest.get("p_matrices"), out_metrics=o.metrics, out_parity=o.parity,
+            manifest=manifest, out_metrics=o.metrics, out_parity=o.parity,
             out_outputs=o.outputs)

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_events_info)
 
     def _pose_import_dhp19_cnn(args: argparse.Namespace) -> dict:
-        from evsnn.keras_import import import_dhp19_cnn
+        from evsnn.tasks.pose.keras_import import import_dhp19_cnn
 
         return import_dhp19_cnn(args.model, args.out)
 

@@ -36,10 +36,39 @@ def _extend_with_defaults(validator_class):
 _DefaultFilling = _extend_with_defaults(jsonschema.Draft7Validator)
 
 
-def load_schema(path: str | Path | None = None) -> dict:
-    """The schema with its local ``#/definitions/...`` references inlined (so defaults fill everywhere)."""
+def task_schema_fragments(tasks) -> list[tuple[object, dict]]:
+    """(task, fragment) for every task package that ships a ``schema.yaml`` (its config keys)."""
+    out = []
+    for task in tasks:
+        if not task.schema:
+            continue
+        path = task.path(task.schema)
+        if path.is_file():
+            with open(path) as fh:
+                out.append((task, yaml.safe_load(fh) or {}))
+    return out
+
+
+def _merge_fragments(schema: dict, fragments) -> None:
+    """Add the task packages' keys to the schema: dataset keys, per-kind dataset rules, frames blocks, train keys."""
+    defs = schema.setdefault("definitions", {})
+    for _task, frag in fragments:
+        defs["dataset"]["properties"].update(frag.get("dataset_properties", {}))
+        for kind, then in frag.get("dataset_kinds", {}).items():
+            defs["dataset"].setdefault("allOf", []).append({"if": {"properties": {"kind": {"const": kind}}},
+                                                            "then": then})
+        defs["frames"]["properties"].update(frag.get("frames_properties", {}))
+        defs["train"]["properties"].update(frag.get("train_properties", {}))
+
+
+def load_schema(path: str | Path | None = None, tasks=None) -> dict:
+    """The schema with the task packages' keys merged in (``tasks``: the task faces, default every registered
+    one) and its local ``#/definitions/...`` references inlined (so defaults fill everywhere)."""
+    from evsnn.tasks import registry
+
     with open(path or SCHEMA_PATH) as fh:
         schema = yaml.safe_load(fh)
+    _merge_fragments(schema, task_schema_fragments(registry().values() if tasks is None else tasks))
     defs = schema.get("definitions", {})
 
     def inline(node):
@@ -94,7 +123,13 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 def validate_config(config: dict, schema_path: str | Path | None = None) -> dict:
     """Validate ``config`` against the schema, fill defaults, check cross references; returns a new dict."""
+    from evsnn.tasks import register_packages
+
     cfg = copy.deepcopy(dict(config))
+    packages = cfg.get("task_packages") or []
+    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+        raise ConfigError(f"config key 'task_packages' is {packages!r}; it must be a list of importable package names")
+    register_packages(packages)
     schema = load_schema(schema_path)
     validator = _DefaultFilling(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
@@ -117,10 +152,15 @@ def _most_specific(errors: list[jsonschema.ValidationError]) -> jsonschema.Valid
 
 
 def _check_references(cfg: dict) -> None:
-    from evsnn.models import available_archs
+    from evsnn.models import available_archs, check_net_kwargs
+    from evsnn.tasks import get_task, registry, task_of_kind
 
     datasets, frames, models = cfg["datasets"], cfg["frames"], cfg["models"]
     for name, ds in datasets.items():
+        try:
+            task_of_kind(ds["kind"])
+        except ConfigError as exc:
+            raise ConfigError(f"config key 'datasets.{name}.kind': {exc}") from None
         if ds["source"] == "local" and not ds.get("path"):
             raise ConfigError(f"config key 'datasets.{name}.path' is required when source is 'local' (the folder holding the extracted data)")
         if ds.get("md5") and not ds.get("urls"):
@@ -128,41 +168,39 @@ def _check_references(cfg: dict) -> None:
     for name, fr in frames.items():
         if fr["dataset"] not in datasets:
             raise ConfigError(f"config key 'frames.{name}.dataset' names {fr['dataset']!r}, which is not a dataset of this config; defined datasets: {', '.join(sorted(datasets))}")
-    task_kind = {"gesture": "dvsgesture", "pose": "dhp19", "depth": "mvsec"}
+    # a frames block of a task package (dhp19, mvsec, ...) applies only to frames of that package's dataset kinds
+    block_kinds = {block: task.dataset_kinds for task, frag in task_schema_fragments(registry().values())
+                   for block in frag.get("frames_properties", {})}
     for name, fr in frames.items():
         kind = datasets[fr["dataset"]]["kind"]
-        for block in ("dhp19", "mvsec"):
-            if fr.get(block) is not None and kind != block:
-                raise ConfigError(f"config key 'frames.{name}.{block}' applies only to frames of a {block} dataset; "
-                                  f"{fr['dataset']!r} is a {kind} dataset")
+        for block, kinds in block_kinds.items():
+            if fr.get(block) is not None and kind not in kinds:
+                raise ConfigError(f"config key 'frames.{name}.{block}' applies only to frames of a "
+                                  f"{' or '.join(kinds)} dataset; {fr['dataset']!r} is a {kind} dataset")
     for name, m in models.items():
-        if m["frames"] in frames:
-            kind = datasets[frames[m["frames"]]["dataset"]]["kind"]
-            if task_kind[m["task"]] != kind:
-                raise ConfigError(f"config key 'models.{name}.task' is {m['task']!r}, which needs frames of a "
-                                  f"{task_kind[m['task']]} dataset; frames {m['frames']!r} come from a {kind} dataset")
+        try:
+            task = get_task(m["task"])
+        except ConfigError as exc:
+            raise ConfigError(f"config key 'models.{name}.task': {exc}") from None
         if m["frames"] not in frames:
             raise ConfigError(f"config key 'models.{name}.frames' names {m['frames']!r}, which is not a frames entry of this config; defined frames: {', '.join(sorted(frames))}")
+        kind = datasets[frames[m["frames"]]["dataset"]]["kind"]
+        if kind not in task.dataset_kinds:
+            raise ConfigError(f"config key 'models.{name}.task' is {m['task']!r}, which needs frames of a "
+                              f"{' or '.join(task.dataset_kinds)} dataset; frames {m['frames']!r} come from a {kind} "
+                              f"dataset")
         archs = available_archs(m["task"])
         if m["arch"] not in archs:
             raise ConfigError(f"config key 'models.{name}.arch' is {m['arch']!r}; architectures of task {m['task']!r}: {', '.join(sorted(archs))}")
-        from evsnn.models import check_net_kwargs
-
         problem = check_net_kwargs(m["arch"], m.get("net", {}))
         if problem:
             raise ConfigError(f"config key 'models.{name}.net': {problem}")
-        allowed = TASK_LOSSES[m["task"]]
+        allowed = task.losses
         if m["train"].get("loss") is None:
             m["train"]["loss"] = allowed[0]
         elif m["train"]["loss"] not in allowed:
             raise ConfigError(f"config key 'models.{name}.train.loss' is {m['train']['loss']!r}; losses of task "
                               f"{m['task']!r}: {', '.join(allowed)}")
-        if m["train"].get("device") == "cuda":
-            pass  # checked at run time: the config may be written on a laptop for a GPU cluster
-
-
-#: the losses each task accepts; the first is its default
-TASK_LOSSES = {"gesture": ("mse", "cross_entropy"), "pose": ("mse", "spatial_ce"), "depth": ("l1_log", "silog", "l1")}
 
 
 def load_config(path: str | Path, overrides: dict | None = None, schema_path: str | Path | None = None) -> dict:

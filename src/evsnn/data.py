@@ -190,3 +190,11 @@ def split_indices(ds: "FrameCacheDataset", fraction: float, seed: int) -> tuple[
 def time_major(batch: torch.Tensor) -> torch.Tensor:
     """[N, T, ...] -> [T, N, ...], the layout of spikingjelly's multi-step mode."""
     return batch.transpose(0, 1).contiguous()
+
+
+def cache_n_classes(train_ds, test_ds) -> int:
+    """Classes (or joints) of a cache: its ``n_classes`` attribute, else the largest label + 1."""
+    if "n_classes" in train_ds.attrs:
+        return int(train_ds.attrs["n_classes"])
+    return int(max(train_ds.labels.max(), test_ds.labels.max()) + 1)
+

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from evsnn.report import html_table, write_html
 from evsnn.util import atomic_path
@@ -52,41 +54,8 @@ def cost_lava_columns(r: dict) -> dict:
     return row
 
 
-#: the neuron of a gesture architecture when its config does not name one
-DEFAULT_NEURON = {"plif_net": "plif", "gesture_sdnn": "sdnn"}
-
-
-def gesture_table(runs: dict[str, dict]) -> pd.DataFrame:
-    """``runs``: model name -> {"summary": path, "metrics": path, "config": model config dict, "cost": path,
-    "lava": path or None}."""
-    rows = []
-    for name, r in runs.items():
-        summary = json.loads(open(r["summary"]).read())
-        metrics = json.loads(open(r["metrics"]).read())
-        cfg = r["config"]
-        frames = summary.get("frames", {})
-        rows.append({
-            "model": name,
-            "arch": summary["arch"],
-            "neuron": cfg.get("net", {}).get("neuron", DEFAULT_NEURON.get(summary["arch"], "")),
-            "T": frames.get("T"),
-            "input": "x".join(map(str, summary["in_shape"])),
-            "parameters": summary["parameters"],
-            "epochs": summary["epochs"],
-            "test_acc_val_selected": round(100 * summary["test_acc_at_best_val"], 2),
-            "test_acc_max": round(100 * summary["test_acc_max"], 2),
-            "test_acc_eval": round(100 * metrics["accuracy"], 2),
-            "balanced_acc": round(100 * metrics["balanced_accuracy"], 2),
-            "chance": round(100 * metrics["chance_accuracy"], 2),
-            "n_test": metrics["n_samples"],
-            "train_minutes": round(summary["train_seconds"] / 60, 2),
-            **cost_lava_columns(r),
-        })
-    return pd.DataFrame(rows)
-
-
 def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and v != v)
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
 
 
 def write_table(df: pd.DataFrame, csv_path: str, md_path: str, title: str, notes: list[str] | None = None) -> None:
@@ -114,56 +83,79 @@ def write_html_table(df: pd.DataFrame, html_path: str, title: str, notes: list[s
     write_html(html_path, title, body)
 
 
-def pose_table(runs: dict[str, dict]) -> pd.DataFrame:
-    """DHP19 pose runs side by side: 2D MPJPE per camera, 3D MPJPE, and the mean-pose baseline of each run."""
-    rows = []
-    for name, r in runs.items():
-        summary = json.loads(open(r["summary"]).read())
-        m = json.loads(open(r["metrics"]).read())
-        base = m["baseline_mean_pose"]
-        row = {"model": name, "arch": summary["arch"], "parameters": summary["parameters"],
-               "epochs": summary["epochs"], "input": "x".join(map(str, summary["in_shape"]))}
-        for cam, v in sorted(m["mpjpe_2d"].items()):
-            row[f"mpjpe_2d_{cam}"] = round(v, 2)
-        row["mpjpe_3d_mm"] = round(m["mpjpe_3d"], 1)
-        row["baseline_2d_mean"] = round(base["mpjpe_2d_mean"], 2)
-        row["baseline_3d_mm"] = round(base["mpjpe_3d"], 1)
-        row["n_test"] = m["n_samples"]
-        row["train_minutes"] = round(summary["train_seconds"] / 60, 2)
-        row.update(cost_lava_columns(r))
-        rows.append(row)
-    return pd.DataFrame(rows)
+#: the keys of one published number (a task package's published.yaml); other keys are table columns (modality ...)
+PUBLISHED_KEYS = ("model", "column", "value", "unit", "protocol", "source", "verified")
 
 
-#: model type of each depth architecture (the Depth-SNN / hybrid papers' SNN / HNN / ANN)
-DEPTH_TYPES = {"depth_snn": "SNN", "depth_hybrid": "HNN", "depth_ann": "ANN"}
+def load_published(path: str | Path) -> list[dict]:
+    """The published numbers of a task (its ``published.yaml``): a list of entries with ``model`` (who published
+    it), ``column`` (the results-table column it belongs to), ``value``, ``unit``, ``protocol`` (split / protocol),
+    ``source`` (paper table or repository file and commit) and ``verified`` (read in that source)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path) as fh:
+        entries = yaml.safe_load(fh) or []
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: published numbers must be a list of entries")
+    for i, e in enumerate(entries):
+        missing = [k for k in ("model", "column", "value", "source", "verified") if k not in e]
+        if missing:
+            raise ValueError(f"{path}: entry {i} ({e.get('model', '?')}) lacks {', '.join(missing)}")
+        if not isinstance(e["value"], (int, float)):
+            raise ValueError(f"{path}: entry {i} ({e['model']}) has a non-numeric value {e['value']!r}")
+    return entries
 
 
-def depth_table(runs: dict[str, dict]) -> pd.DataFrame:
-    """Depth runs side by side: | model | type | modality | mean depth error (cm) | energy (mJ) | ... ."""
-    rows = []
-    for name, r in runs.items():
-        summary = json.loads(open(r["summary"]).read())
-        m = json.loads(open(r["metrics"]).read())
-        cost = cost_lava_columns(r)
-        row = {"model": name, "type": DEPTH_TYPES.get(summary["arch"], summary["arch"]),
-               "modality": m.get("modality", "binocular"), "mean_depth_error_cm": round(m["mde_cm"], 1),
-               "energy_mJ": cost.get("energy_mJ_fp32")}
-        for k in sorted(m):
-            if k.startswith("mde") and k.endswith("_cm") and k != "mde_cm":
-                row[k] = round(m[k], 1)
-        row.update({"baseline_constant_cm": round(m["baseline_constant_depth"]["mde_cm"], 1),
-                    "arch": summary["arch"], "parameters": summary["parameters"], "epochs": summary["epochs"],
-                    "input": "x".join(map(str, summary["in_shape"])), "n_test": m["n_samples"],
-                    "train_minutes": round(summary["train_seconds"] / 60, 2)})
-        row.update({k: v for k, v in cost.items() if k != "energy_mJ_fp32"})
-        rows.append(row)
-    order = {"SNN": 0, "HNN": 1, "ANN": 2}
-    df = pd.DataFrame(rows)
-    for col in [c for c in df.columns if c.startswith("mde") and c.endswith("_cm")]:
-        if (df[col] == df["mean_depth_error_cm"]).all():  # a cut-off beyond every depth (indoor scenes)
-            df = df.drop(columns=col)
-    if len(df):
-        df = df.sort_values(["modality", "type"], key=lambda s: s.map(order) if s.name == "type" else s,
-                            kind="stable").reset_index(drop=True)
+def published_rows(entries: list[dict], columns) -> pd.DataFrame:
+    """Reference rows for a results table: one row per published model (and extra key values, e.g. modality),
+    its values under the table's own columns; entries whose column the table lacks are left out."""
+    columns = list(columns)
+    rows: dict[tuple, dict] = {}
+    for e in entries:
+        if e["column"] not in columns:
+            continue
+        extra = {k: v for k, v in e.items() if k not in PUBLISHED_KEYS and k in columns}
+        key = (e["model"], tuple(sorted(extra.items())))
+        row = rows.setdefault(key, {"model": f"published: {e['model']}", **extra, "source": e["source"],
+                                    "verified": bool(e["verified"])})
+        row[e["column"]] = e["value"]
+        if row["source"] != e["source"] and e["source"] not in row["source"]:
+            row["source"] = f"{row['source']}; {e['source']}"
+        row["verified"] = row["verified"] and bool(e["verified"])
+    return pd.DataFrame(list(rows.values()))
+
+
+def with_published(df: pd.DataFrame, entries: list[dict]) -> pd.DataFrame:
+    """The table with the published reference rows appended (columns ``source`` and ``verified`` added)."""
+    ref = published_rows(entries, df.columns)
+    if not len(ref):
+        return df
+    out = pd.concat([df, ref], ignore_index=True, sort=False)
+    for col in df.columns:  # integer columns stay integers (the reference rows leave them empty)
+        if pd.api.types.is_integer_dtype(df[col]):
+            out[col] = out[col].astype("Int64")
+    return out[[c for c in df.columns] + [c for c in ("source", "verified") if c not in df.columns]]
+
+
+def write_task_table(task, params, inputs, outputs) -> pd.DataFrame:
+    """Rule ``table``: the task package's table of every configured run of ``task``, the published numbers of its
+    ``published.yaml`` as reference rows, and the metric-against-energy figure (CSV, Markdown, HTML, PNG)."""
+    from evsnn.plots import plot_metric_vs_energy
+
+    runs = collect_runs(params.models, params.configs, inputs.summaries, inputs.metrics, inputs.costs,
+                        params.lava_models, inputs.lava)
+    spec = task.call("table", runs)
+    entries = load_published(task.path(task.published)) if task.published else []
+    df = with_published(spec.df, entries)
+    notes = list(spec.notes)
+    if len(df) > len(spec.df):
+        notes.append("rows 'published: ...': numbers published for the real dataset under the protocol in "
+                     f"{task.package}/{task.published} (source and whether it was verified in the last columns); "
+                     "ours above them are on the data of this config")
+    write_table(df, outputs.csv, outputs.md, spec.title, notes=notes)
+    write_html_table(df, outputs.html, spec.title, notes=notes)
+    plot_metric_vs_energy(spec.df, spec.energy_col, spec.metric_col, outputs.energy, ylabel=spec.ylabel,
+                          lower_is_better=spec.lower_is_better, title=spec.energy_title or spec.title,
+                          **({"group_col": spec.group_col} if spec.group_col else {}))
     return df

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from evsnn.data import FrameCacheDataset, split_indices, time_major
 from evsnn.errors import ConfigError, TrainingError
 from evsnn.models import build_model, count_parameters
-from evsnn.tasks import make_task
+from evsnn.tasks import get_task, make_task, register_packages
 from evsnn.util import atomic_path, params_digest, seed_everything, write_json
 
 log = logging.getLogger("evsnn.train")
@@ -168,17 +168,8 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
     test = FrameCacheDataset(test_cache)
     tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"])
     train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
-    if spec.task == "depth":  # depth maps, not classes (NaN = no ground truth); models ignore n_classes
-        n_classes = 1
-    else:
-        n_classes = int(full.attrs["n_classes"]) if "n_classes" in full.attrs else int(max(full.labels.max(), test.labels.max()) + 1)
-    if spec.task == "depth":  # depth regression in metres; MDE in cm (FORMATS 3.5)
-        task = make_task("depth", loss=cfg["loss"], cutoffs=tuple(cfg.get("depth_cutoffs", (10.0, 20.0, 30.0))))
-    elif spec.task == "pose":  # heatmap regression; MPJPE reported in sensor pixels
-        task = make_task("pose", loss=cfg["loss"], sigma=cfg.get("heatmap_sigma", 2.0),
-                         pixel_scale=float(full.attrs.get("downsample", 1)))
-    else:
-        task = make_task(spec.task, n_classes=n_classes, loss=cfg["loss"])
+    task = make_task(spec.task, cfg, full, test)   # the task package's loss / metric adapter
+    n_classes = int(task.n_classes)
     in_shape = full.frame_shape[1:]
     model = build_model(spec.arch, spec.net, in_shape=in_shape, n_classes=n_classes).to(device)
     n_params = count_parameters(model)
@@ -287,7 +278,8 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
             w.writeheader()
             w.writerows(history)
     with atomic_path(out_model) as tmp:
-        torch.save({"arch": spec.arch, "task": spec.task, "net": spec.net, "in_shape": list(in_shape),
+        torch.save({"arch": spec.arch, "task": spec.task, "task_package": get_task(spec.task).package,
+                    "net": spec.net, "in_shape": list(in_shape),
                     "n_classes": n_classes, "state_dict": best["state"], "epoch": best["epoch"]}, tmp)
     write_json(out_summary, summary)
     return summary
@@ -304,6 +296,8 @@ def _plain(v):
 def load_model(path: str | os.PathLike, device="cpu"):
     """Rebuild a trained model from ``model.pt`` (weights_only load)."""
     blob = torch.load(path, map_location=device, weights_only=True)
+    if blob.get("task_package"):  # a model of a task package named in the config (task_packages)
+        register_packages([blob["task_package"]])
     model = build_model(blob["arch"], blob["net"], in_shape=tuple(blob["in_shape"]), n_classes=blob["n_classes"])
     model.load_state_dict(blob["state_dict"])
     model.eval()

@@ -1,16 +1,18 @@
-# Shared helpers of the rules: result paths, config lookups and source fingerprints.
+# Shared helpers of the rules: result paths, config lookups, the task packages and code fingerprints.
 import json
 from pathlib import Path
 
 from evsnn.config import jsonable
-from evsnn.util import file_digest
+from evsnn.fingerprint import code_digest
+from evsnn.tasks import get_task, task_of_kind
 
 RES = config["results"]
-SRC = Path(workflow.basedir) / "src" / "evsnn"
 
 DATASETS = sorted(config["datasets"])
 FRAMES = sorted(config["frames"])
 MODELS = sorted(config["models"])
+# the packages whose modules are fingerprinted: evsnn and the config's own task packages (top-level names)
+ROOTS = ("evsnn", *sorted({p.split(".")[0] for p in config["task_packages"]}))
 
 
 wildcard_constraints:
@@ -19,42 +21,12 @@ wildcard_constraints:
     model="|".join(MODELS),
 
 
-def code(*patterns):
-    """Fingerprint of the src/evsnn modules a rule runs (glob patterns relative to src/evsnn).
+def code(*modules):
+    """Fingerprint of the code a rule runs: the modules ``modules`` and everything they import (evsnn.fingerprint).
 
-    Given to the rule as a param, so editing one of these modules makes exactly its outputs stale.
+    Given to the rule as a param, so editing a module makes exactly the outputs of the rules that run it stale.
     """
-    files = sorted({p for pat in patterns for p in SRC.glob(pat) if p.is_file()})
-    if not files:
-        raise WorkflowError(f"no source files match {patterns} under {SRC}")
-    return file_digest(files)
-
-
-# modules every stage runs
-CORE = ("__init__.py", "events.py", "errors.py", "util.py", "config.py")
-# per dataset kind: the modules that read / generate / fetch its raw data and build its frame caches
-KIND_DATA = {
-    "dvsgesture": ("gesture_data.py", "io/__init__.py", "io/aedat3.py", "io/dvsgesture.py", "synth/__init__.py",
-                   "synth/dvsgesture.py", "datasets.py", "download.py", "resources/*.csv", "_accel.py"),
-    "dhp19": ("pose_data.py", "io/__init__.py", "io/aedat2.py", "io/dhp19.py", "synth/__init__.py", "synth/dhp19.py",
-              "_accel.py"),
-    "mvsec": ("depth_data.py", "io/__init__.py", "io/mvsec.py", "synth/__init__.py", "synth/mvsec.py", "datasets.py",
-              "download.py"),
-}
-KIND_FRAMES = {
-    "dvsgesture": ("gesture_data.py", "frames.py", "data.py", "io/__init__.py", "io/aedat3.py", "io/dvsgesture.py",
-                   "_accel.py"),
-    "dhp19": ("pose_data.py", "dhp19_preprocess.py", "data.py", "io/__init__.py", "io/aedat2.py", "io/dhp19.py",
-              "frames.py", "_accel.py"),
-    "mvsec": ("depth_data.py", "frames.py", "data.py", "io/__init__.py", "io/mvsec.py", "datasets.py", "_accel.py"),
-}
-# models/_*.py: helpers shared by the model families (fingerprinted for every model)
-TRAIN_CODE = ("train.py", "tasks.py", "data.py", "models/__init__.py", "models/_*.py")
-EVAL_CODE = ("evaluate.py", "plots.py", "train.py", "data.py", "models/__init__.py", "models/_*.py")
-DEPTH_EVAL_CODE = ("depth_eval.py", "tasks.py", "plots.py", "train.py", "data.py", "models/__init__.py",
-                   "models/_*.py")
-POSE_EVAL_CODE = ("pose_eval.py", "pose3d.py", "pose_plots.py", "plots.py", "train.py", "data.py",
-                  "models/__init__.py", "models/_*.py", "dhp19_preprocess.py", "io/dhp19.py")
+    return code_digest(modules, ROOTS)
 
 
 def dataset_cfg(name):
@@ -73,11 +45,20 @@ def model_frames(name):
     return model_cfg(name)["frames"]
 
 
-def arch_code(model):
-    """Fingerprint of the module that defines the model's architecture (and only that one)."""
-    from evsnn.models import arch_source
+def model_task(name):
+    """The face of the task package a model belongs to."""
+    return get_task(model_cfg(name)["task"])
 
-    return file_digest([arch_source(model_cfg(model)["arch"])])
+
+def dataset_task(name):
+    """The face of the task package that reads the dataset ``name``'s kind."""
+    return task_of_kind(dataset_cfg(name)["kind"])
+
+
+def model_code(model, *modules, entries=()):
+    """Fingerprint of a per-model stage: ``modules``, the task's ``entries`` and the model module of its task."""
+    task = model_task(model)
+    return code(*modules, *task.entry_modules(*entries), task.models)
 
 
 def manifest_path(dataset):
@@ -88,12 +69,16 @@ def frames_paths(frames):
     return {"train": f"{RES}/frames/{frames}/train.h5", "test": f"{RES}/frames/{frames}/test.h5"}
 
 
+def model_manifest(model):
+    return manifest_path(frames_cfg(model_frames(model))["dataset"])
+
+
+#: the tasks of this config's models, in a stable order
+TASKS = sorted({model_cfg(m)["task"] for m in MODELS})
+
+
 def models_of_task(task):
     return [m for m in MODELS if model_cfg(m)["task"] == task]
-
-
-def hybrid_models():
-    return [m for m in models_of_task("pose") if model_cfg(m)["arch"] == "hybrid_cnn_snn"]
 
 
 def lava_models(task=None):
@@ -103,6 +88,11 @@ def lava_models(task=None):
     if not config["lava"]["run"]:
         return []
     return [m for m in MODELS if model_cfg(m)["arch"] in lava_dl_archs() and task in (None, model_cfg(m)["task"])]
+
+
+def figure_models(task, figure):
+    """The models of ``task`` a declared extra figure applies to."""
+    return [m for m in models_of_task(task) if not figure.archs or model_cfg(m)["arch"] in figure.archs]
 
 
 def table_inputs(task):
@@ -121,21 +111,28 @@ def regex_of(names):
     return "|".join(names) if names else "(?!x)x"
 
 
+def task_caption(task, relpath):
+    """A report caption file of a task package (absolute path), or None."""
+    return str(task.path(relpath)) if relpath else None
+
+
+def table_caption(task):
+    """The task package's caption of its results table (report/table.rst), for the shared table caption."""
+    path = get_task(task).path("report/table.rst")
+    return path.read_text().strip() if path.is_file() else ""
+
+
 def final_outputs():
     out = []
-    for m in models_of_task("gesture"):
-        out += [f"{RES}/eval/{m}/metrics.json", f"{RES}/eval/{m}/confusion.png", f"{RES}/eval/{m}/curves.png"]
-    for m in models_of_task("pose"):
-        out += [f"{RES}/eval/{m}/{f}" for f in ("metrics.json", "overlay.png", "skeleton3d.png", "per_movement.png",
-                                                "curves.png")]
-    out += [f"{RES}/eval/{m}/time_since_cnn.png" for m in hybrid_models()]
-    for m in models_of_task("depth"):
-        out += [f"{RES}/eval/{m}/{f}" for f in ("metrics.json", "depth_maps.png", "curves.png")]
+    for name in TASKS:
+        task = get_task(name)
+        for m in models_of_task(name):
+            out += [f"{RES}/eval/{m}/metrics.json"] + [f"{RES}/eval/{m}/{o.filename}" for o in task.outputs]
+        for fig in task.figures:
+            out += [f"{RES}/eval/{m}/{fig.filename}" for m in figure_models(name, fig)]
+        out += [f"{RES}/tables/{name}.{ext}" for ext in ("csv", "md", "html")] + [f"{RES}/tables/{name}_energy.png"]
     out += [f"{RES}/eval/{m}/cost.json" for m in MODELS]
     for m in lava_models():
         out += [f"{RES}/lava/{m}/{f}" for f in ("network.net", "metrics.json", "parity.json")]
-    for task in ("gesture", "pose", "depth"):
-        if models_of_task(task):
-            out += [f"{RES}/tables/{task}.{ext}" for ext in ("csv", "md", "html")] + [f"{RES}/tables/{task}_energy.png"]
     out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]
     return out

@@ -9,7 +9,7 @@ rule dataset:
         name=lambda w: w.dataset,
         cfg=lambda w: jsonable(dataset_cfg(w.dataset)),
         data_root=config["data_root"],
-        code=lambda w: code(*CORE, *KIND_DATA[dataset_cfg(w.dataset)["kind"]]),
+        code=lambda w: code(*dataset_task(w.dataset).entry_modules("prepare")),
     log:
         f"{RES}/logs/data/{{dataset}}.log",
     benchmark:

@@ -13,7 +13,7 @@ rule environment:
         environment_yaml=f"{RES}/report/environment.yaml",
     params:
         config=jsonable(config),
-        code=code(*CORE, "report.py"),
+        code=code("evsnn.report"),
     log:
         f"{RES}/logs/report/environment.log",
     benchmark:

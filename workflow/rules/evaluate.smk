@@ -1,95 +1,94 @@
-# Evaluation of each trained model on its test cache, with figures: one rule per task.
+# Evaluation of each trained model on its test cache, with the figures its task package declares: one rule
+# definition for every task (rules evaluate_<task>), the task's own outputs read from its face.
 
 
-rule evaluate_gesture:
-    wildcard_constraints:
-        model=regex_of(models_of_task("gesture")),
-    input:
-        model=f"{RES}/models/{{model}}/model.pt",
-        metrics_csv=f"{RES}/models/{{model}}/metrics.csv",
-        summary=f"{RES}/models/{{model}}/summary.json",
-        test=lambda w: frames_paths(model_frames(w.model))["test"],
-    output:
-        metrics=f"{RES}/eval/{{model}}/metrics.json",
-        predictions=f"{RES}/eval/{{model}}/predictions.csv",
-        confusion=report(f"{RES}/eval/{{model}}/confusion.png", category="{model}", caption="../report/confusion.rst"),
-        curves=report(f"{RES}/eval/{{model}}/curves.png", category="{model}", caption="../report/curves.rst"),
-    params:
-        task=lambda w: model_cfg(w.model)["task"],
-        title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']})",
-        code=lambda w: f"{code(*CORE, *EVAL_CODE)}-{arch_code(w.model)}",
-    log:
-        f"{RES}/logs/evaluate/{{model}}.log",
-    benchmark:
-        f"{RES}/benchmarks/evaluate/{{model}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../../envs/evsnn.yaml"
-    script:
-        "../../scripts/evaluate_gesture.py"
+def evaluate_inputs(task):
+    def inputs(w):
+        frames = frames_paths(model_frames(w.model))
+        out = {
+            "model": f"{RES}/models/{w.model}/model.pt",
+            "metrics_csv": f"{RES}/models/{w.model}/metrics.csv",
+            "summary": f"{RES}/models/{w.model}/summary.json",
+            "test": frames["test"],
+        }
+        if "train" in task.evaluate_inputs:
+            out["train"] = frames["train"]
+        if "manifest" in task.evaluate_inputs:
+            out["manifest"] = model_manifest(w.model)
+        return out
+
+    return inputs
 
 
-rule evaluate_pose:
-    wildcard_constraints:
-        model=regex_of(models_of_task("pose")),
-    input:
-        model=f"{RES}/models/{{model}}/model.pt",
-        metrics_csv=f"{RES}/models/{{model}}/metrics.csv",
-        summary=f"{RES}/models/{{model}}/summary.json",
-        test=lambda w: frames_paths(model_frames(w.model))["test"],
-        train=lambda w: frames_paths(model_frames(w.model))["train"],
-        manifest=lambda w: manifest_path(frames_cfg(model_frames(w.model))["dataset"]),
-    output:
-        metrics=f"{RES}/eval/{{model}}/metrics.json",
-        predictions=f"{RES}/eval/{{model}}/predictions.npz",
-        overlay=report(f"{RES}/eval/{{model}}/overlay.png", category="{model}", caption="../report/pose_overlay.rst"),
-        skeleton=report(f"{RES}/eval/{{model}}/skeleton3d.png", category="{model}", caption="../report/pose_skeleton.rst"),
-        per_movement=report(f"{RES}/eval/{{model}}/per_movement.png", category="{model}",
-                            caption="../report/pose_per_movement.rst"),
-        curves=report(f"{RES}/eval/{{model}}/curves.png", category="{model}", caption="../report/pose_curves.rst"),
-    params:
-        title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']})",
-        code=lambda w: f"{code(*CORE, *POSE_EVAL_CODE)}-{arch_code(w.model)}",
-    log:
-        f"{RES}/logs/evaluate/{{model}}.log",
-    benchmark:
-        f"{RES}/benchmarks/evaluate/{{model}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../../envs/evsnn.yaml"
-    script:
-        "../../scripts/evaluate_pose.py"
+def evaluate_outputs(task):
+    out = {}
+    for o in task.outputs:
+        path = f"{RES}/eval/{{model}}/{o.filename}"
+        out[o.key] = report(path, category="{model}", caption=task_caption(task, o.caption),
+                            labels={"model": "{model}", "figure": o.key.replace("_", " ")}) if o.caption else path
+    return out
 
 
-rule pose_time_since_cnn:
-    wildcard_constraints:
-        model=regex_of(hybrid_models()),
-    input:
-        metrics=f"{RES}/eval/{{model}}/metrics.json",
-    output:
-        figure=report(f"{RES}/eval/{{model}}/time_since_cnn.png", category="{model}",
-                      caption="../report/pose_time_since_cnn.rst"),
-    params:
-        title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']})",
-        code=code(*CORE, "pose_plots.py", "plots.py"),
-    log:
-        f"{RES}/logs/evaluate/{{model}}_time_since_cnn.log",
-    benchmark:
-        f"{RES}/benchmarks/evaluate/{{model}}_time_since_cnn.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/evsnn.yaml"
-    script:
-        "../../scripts/pose_time_since_cnn.py"
+for _name in TASKS:
+    _task = get_task(_name)
+
+    rule:
+        name:
+            f"evaluate_{_name}"
+        wildcard_constraints:
+            model=regex_of(models_of_task(_name)),
+        input:
+            unpack(evaluate_inputs(_task)),
+        output:
+            metrics=f"{RES}/eval/{{model}}/metrics.json",
+            **evaluate_outputs(_task),
+        params:
+            task=_name,
+            title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']})",
+            model_cfg=lambda w: jsonable(model_cfg(w.model)),
+            code=lambda w: model_code(w.model, entries=("evaluate",)),
+        log:
+            f"{RES}/logs/evaluate/{{model}}.log",
+        benchmark:
+            f"{RES}/benchmarks/evaluate/{{model}}.tsv"
+        threads: 2
+        resources:
+            mem_mb=4000,
+            runtime=60,
+        conda:
+            "../../envs/evsnn.yaml"
+        script:
+            "../../scripts/evaluate.py"
+
+    for _fig in _task.figures:
+
+        rule:
+            name:
+                f"{_name}_{_fig.name}"
+            wildcard_constraints:
+                model=regex_of(figure_models(_name, _fig)),
+            input:
+                metrics=f"{RES}/eval/{{model}}/metrics.json",
+            output:
+                figure=report(f"{RES}/eval/{{model}}/{_fig.filename}", category="{model}",
+                              caption=task_caption(_task, _fig.caption),
+                              labels={"model": "{model}", "figure": _fig.name.replace("_", " ")}),
+            params:
+                func=_fig.func,
+                title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']})",
+                code=code(_fig.func.split(":")[0]),
+            log:
+                f"{RES}/logs/evaluate/{{model}}_{_fig.name}.log",
+            benchmark:
+                f"{RES}/benchmarks/evaluate/{{model}}_{_fig.name}.tsv"
+            threads: 1
+            resources:
+                mem_mb=1000,
+                runtime=10,
+            conda:
+                "../../envs/evsnn.yaml"
+            script:
+                "../../scripts/figure.py"
 
 
 rule cost:
@@ -101,8 +100,7 @@ rule cost:
         cost=f"{RES}/eval/{{model}}/cost.json",
     params:
         samples=config["cost"]["samples"],
-        code=lambda w: f"{code(*CORE, 'energy.py', 'train.py', 'data.py', 'models/__init__.py', 'models/_*.py')}"
-        f"-{arch_code(w.model)}",
+        code=lambda w: model_code(w.model, "evsnn.energy", "evsnn.train"),
     log:
         f"{RES}/logs/cost/{{model}}.log",
     benchmark:
@@ -115,37 +113,3 @@ rule cost:
         "../../envs/evsnn.yaml"
     script:
         "../../scripts/cost.py"
-
-
-rule evaluate_depth:
-    wildcard_constraints:
-        model=regex_of(models_of_task("depth")),
-    input:
-        model=f"{RES}/models/{{model}}/model.pt",
-        metrics_csv=f"{RES}/models/{{model}}/metrics.csv",
-        summary=f"{RES}/models/{{model}}/summary.json",
-        test=lambda w: frames_paths(model_frames(w.model))["test"],
-        train=lambda w: frames_paths(model_frames(w.model))["train"],
-    output:
-        metrics=f"{RES}/eval/{{model}}/metrics.json",
-        predictions=f"{RES}/eval/{{model}}/predictions.npz",
-        depth_maps=report(f"{RES}/eval/{{model}}/depth_maps.png", category="{model}",
-                          caption="../report/depth_maps.rst"),
-        curves=report(f"{RES}/eval/{{model}}/curves.png", category="{model}", caption="../report/depth_curves.rst"),
-    params:
-        title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']}, "
-        f"{model_cfg(w.model)['net'].get('modality', 'binocular')})",
-        cutoffs=lambda w: model_cfg(w.model)["train"]["depth_cutoffs"],
-        code=lambda w: f"{code(*CORE, *DEPTH_EVAL_CODE)}-{arch_code(w.model)}",
-    log:
-        f"{RES}/logs/evaluate/{{model}}.log",
-    benchmark:
-        f"{RES}/benchmarks/evaluate/{{model}}.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../../envs/evsnn.yaml"
-    script:
-        "../../scripts/evaluate_depth.py"

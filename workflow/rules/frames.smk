@@ -9,7 +9,7 @@ rule frames:
         test=f"{RES}/frames/{{frames}}/test.h5",
     params:
         frames=lambda w: jsonable(frames_cfg(w.frames)),
-        code=lambda w: code(*CORE, *KIND_FRAMES[dataset_cfg(frames_cfg(w.frames)["dataset"])["kind"]]),
+        code=lambda w: code(*dataset_task(frames_cfg(w.frames)["dataset"]).entry_modules("build_frames")),
     log:
         f"{RES}/logs/frames/{{frames}}.log",
     benchmark:

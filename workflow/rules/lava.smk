@@ -1,10 +1,6 @@
 # Neuromorphic deployment of every lava-dl model: netx export, then inference in Lava (Loihi2SimCfg fixed_pt, CPU)
 # on cached test samples, with the same metrics as the PyTorch model and a layer-by-layer parity check.
 
-LAVA_CODE = ("lava/*.py", "train.py", "data.py", "tasks.py", "models/__init__.py", "models/_*.py", "pose_eval.py",
-             "pose3d.py", "io/dhp19.py")
-
-
 rule export_netx:
     wildcard_constraints:
         model=regex_of(lava_models()),
@@ -14,7 +10,7 @@ rule export_netx:
         net=f"{RES}/lava/{{model}}/network.net",
         summary=f"{RES}/lava/{{model}}/export.json",
     params:
-        code=lambda w: f"{code(*CORE, *LAVA_CODE)}-{arch_code(w.model)}",
+        code=lambda w: model_code(w.model, "evsnn.lava.deploy", "evsnn.lava.export"),
     log:
         f"{RES}/logs/lava/{{model}}_export.log",
     benchmark:
@@ -36,7 +32,7 @@ rule lava_run:
         net=f"{RES}/lava/{{model}}/network.net",
         model=f"{RES}/models/{{model}}/model.pt",
         test=lambda w: frames_paths(model_frames(w.model))["test"],
-        manifest=lambda w: manifest_path(frames_cfg(model_frames(w.model))["dataset"]),
+        manifest=lambda w: model_manifest(w.model),
     output:
         metrics=f"{RES}/lava/{{model}}/metrics.json",
         parity=f"{RES}/lava/{{model}}/parity.json",
@@ -44,7 +40,8 @@ rule lava_run:
     params:
         samples=config["lava"]["samples"],
         parity_samples=config["lava"]["parity_samples"],
-        code=lambda w: f"{code(*CORE, *LAVA_CODE)}-{arch_code(w.model)}",
+        code=lambda w: model_code(w.model, "evsnn.lava.deploy", "evsnn.lava.run", "evsnn.lava.parity",
+                                  entries=("lava",)),
     log:
         f"{RES}/logs/lava/{{model}}_run.log",
     benchmark:

@@ -13,7 +13,7 @@ rule train:
         arch=lambda w: model_cfg(w.model)["arch"],
         net=lambda w: jsonable(model_cfg(w.model)["net"]),
         train=lambda w: jsonable(model_cfg(w.model)["train"]),
-        code=lambda w: f"{code(*CORE, *TRAIN_CODE)}-{arch_code(w.model)}",
+        code=lambda w: model_code(w.model, "evsnn.train", entries=("adapter",)),
         checkpoint=lambda w: f"{RES}/models/{w.model}/checkpoint.pt",
         tensorboard=lambda w: f"{RES}/models/{w.model}/tensorboard",
     log:

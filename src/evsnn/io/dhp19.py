@@ -322,7 +322,7 @@ def read_projection_matrices(folder: str | os.PathLike) -> dict[int, np.ndarray]
     """``{camera: P}`` for cameras 1..4 from ``P1.npy .. P4.npy`` in ``folder`` (3 x 4, world mm -> pixels).
 
     ``uvw = P @ [X, Y, Z, 1]``, ``u = uvw0/uvw2``, ``v = H - uvw1/uvw2`` (see
-    :func:`evsnn.dhp19_preprocess.project`). Camera ``c`` is h5/aedat channel ``CAMERA_TO_CHANNEL[c]``.
+    :func:`evsnn.tasks.pose.preprocess.project`). Camera ``c`` is h5/aedat channel ``CAMERA_TO_CHANNEL[c]``.
     A missing file raises :class:`DataMissingError`, a wrong shape :class:`FormatError` naming the file and the
     shape found.
     """

@@ -34,58 +34,39 @@ def export_trained(model_path: str | os.PathLike, net_path: str | os.PathLike) -
     return summary
 
 
+def _lava_module(task: str):
+    from evsnn.tasks import get_task, load_entry
+
+    t = get_task(task)
+    if not t.lava:
+        raise ValueError(f"task {task!r} has no Lava evaluation (its task package names no lava module)")
+    return load_entry(t.lava)
+
+
 def select_samples(ds: FrameCacheDataset, task: str, n: int, extra: dict | None = None) -> np.ndarray:
-    """Indices of the test samples run in Lava: ``n`` spread evenly over the cache (all classes / recordings);
-    for pose, whole frames seen by both triangulated cameras (``n // 2`` frames, both views), so that the Lava
-    predictions can be triangulated like the PyTorch ones."""
-    if task == "pose":
-        from evsnn.pose_eval import aligned_views
-
-        cams = sorted(int(c) for c in np.unique(extra["camera"]))[:2]
-        idx = aligned_views(ds, extra, cams)
-        k = len(idx[cams[0]])
-        pick = np.unique(np.linspace(0, k - 1, max(1, min(k, n // len(cams)))).round().astype(int))
-        return np.concatenate([idx[c][pick] for c in cams])
-    pick = np.linspace(0, len(ds) - 1, min(n, len(ds))).round().astype(int)
-    return np.unique(pick)
-
-
-def _pose_metrics(out: torch.Tensor, ds: FrameCacheDataset, sel: np.ndarray, extra: dict, p_matrices: str) -> dict:
-    from evsnn.io.dhp19 import read_camera_positions, read_projection_matrices
-    from evsnn.pose3d import heatmap_argmax, pose_metrics
-    from evsnn.pose_eval import _to_sensor
-
-    uv = _to_sensor(heatmap_argmax(out.float().numpy())[0], ds.attrs)          # (n, J, 2) sensor pixels
-    cams = extra["camera"][sel]
-    order = sorted(int(c) for c in np.unique(cams))
-    pred = {c: uv[cams == c] for c in order}
-    gt_xyz = extra["xyz"][sel][cams == order[0]]
-    P = read_projection_matrices(p_matrices)
-    m = pose_metrics(pred, gt_xyz, P, cameras=order, centres=read_camera_positions(p_matrices))
-    return {"mpjpe_2d": m["mpjpe_2d"], "mpjpe_2d_mean": m["mpjpe_2d_mean"], "mpjpe_3d": m["mpjpe_3d"]}
+    """Indices of the test samples run in Lava, chosen by the task package (gesture: ``n`` spread evenly over the
+    cache; pose: whole frames seen by both triangulated cameras)."""
+    return _lava_module(task).select_samples(ds, n, extra)
 
 
 def run_trained(model_path: str | os.PathLike, net_path: str | os.PathLike, test_cache: str | os.PathLike, *,
-                n_samples: int = 8, parity_samples: int = 1, p_matrices: str | None = None,
+                n_samples: int = 8, parity_samples: int = 1, manifest: dict | None = None,
                 out_metrics: str | None = None, out_parity: str | None = None,
                 out_outputs: str | None = None) -> tuple[dict, dict]:
     """Run the export of a trained lava-dl model in Lava on ``n_samples`` cached test samples; evaluate the Lava
     outputs and the PyTorch model's on the same samples with the task's metric; compare the two layer by layer
     on the first ``parity_samples``. Returns (metrics, parity) and writes them (and the outputs) when paths are
-    given. Gesture: accuracy and the agreement of the predicted classes; pose: 2D MPJPE per camera and 3D MPJPE
-    by triangulation (``p_matrices`` needed)."""
-    import h5py
-
+    given. The metrics come from the task package's lava module (gesture: accuracy and the agreement of the
+    predicted classes; pose: 2D MPJPE per camera and 3D MPJPE by triangulation, from the dataset ``manifest``'s
+    projection matrices)."""
     from evsnn.lava.parity import compare, lava_forward, slayer_input
 
     model, blob = load_model(model_path)
     task = blob["task"]
     ds = FrameCacheDataset(test_cache)
-    extra = None
-    if task == "pose":
-        with h5py.File(test_cache) as h5:
-            extra = {k: h5[k][:] for k in ("camera", "frame", "xyz")}
-    sel = select_samples(ds, task, int(n_samples), extra)
+    lava_task = _lava_module(task)
+    extra = lava_task.read_extra(test_cache)
+    sel = lava_task.select_samples(ds, int(n_samples), extra)
     frames = time_major(torch.stack([ds[int(i)][0] for i in sel]))              # [T, N, C, H, W]
     labels = [ds[int(i)][1] for i in sel]
 
@@ -98,20 +79,7 @@ def run_trained(model_path: str | os.PathLike, net_path: str | os.PathLike, test
                "n_samples": len(sel), "samples": [int(i) for i in sel], "seconds_per_sample": seconds,
                "lava_steps": summary["lava_steps"], "latency_steps": summary["latency_steps"],
                "setup_s": summary["setup_s"], "max_abs_output_diff": float((lava_out - torch_out).abs().max())}
-    if task == "gesture":
-        y = torch.as_tensor(labels)
-        lp, tp = lava_out.argmax(1), torch_out.argmax(1)
-        metrics.update(metric="acc", lava=float((lp == y).float().mean()), pytorch=float((tp == y).float().mean()),
-                       prediction_agreement=float((lp == tp).float().mean()))
-    elif task == "pose":
-        if p_matrices is None:
-            raise ValueError("pose models need the projection matrices (p_matrices) to evaluate 3D MPJPE")
-        lv, tv = _pose_metrics(lava_out, ds, sel, extra, p_matrices), _pose_metrics(torch_out, ds, sel, extra,
-                                                                                      p_matrices)
-        metrics.update(metric="mpjpe_2d_px", lava=lv["mpjpe_2d_mean"], pytorch=tv["mpjpe_2d_mean"],
-                       lava_detail=lv, pytorch_detail=tv)
-    else:
-        raise ValueError(f"no Lava evaluation for task {task!r}")
+    metrics.update(lava_task.lava_metrics(lava_out, torch_out, ds, sel, labels, extra, manifest))
 
     k = max(1, min(int(parity_samples), frames.shape[1]))
     report = compare(model, net_path, slayer_input(model, frames[:, :k]))

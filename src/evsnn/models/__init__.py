@@ -1,9 +1,9 @@
-"""Model registry: architectures are discovered from the task modules of this package.
+"""Model registry: architectures are discovered from the task packages' model modules.
 
-Each task module (``evsnn.models.gesture``, later ``pose``, ``depth``) defines ``ARCHS = {name: builder}``
-and ``TASK`` at top level. Nothing here needs editing when a model is added, so the workflow can fingerprint
-only the module that defines an architecture: changing a pose model does not retrain the gesture model.
-The registry is read from the sources (``ast``) so that validating a config does not import torch.
+Each task package names its model module in its face (``evsnn.tasks.gesture.models`` ...); that module defines
+``ARCHS = {name: builder}`` at top level. Nothing here needs editing when a model is added. The registry is read
+from the sources (``ast``) so that validating a config does not import torch. This package also holds the
+building blocks the task models share (``_neurons``, ``_slayer``, ``_layout``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:  # torch is imported only when a model is built
 
 from evsnn.errors import ConfigError
 
-_PKG = Path(__file__).resolve().parent
 
 
 def _literal_assign(tree: ast.Module, name: str):
@@ -42,34 +41,46 @@ def _keyword_args(tree: ast.Module, builder: str) -> list[str]:
     raise ValueError(f"architecture builder {builder!r} is not defined at the top level of its module")
 
 
-@functools.lru_cache(maxsize=1)
-def static_registry() -> dict[str, tuple[str, str, tuple[str, ...]]]:
-    """arch name -> (task, source file, config argument names), read from the sources without importing them.
+def static_registry() -> dict[str, tuple[str, str, tuple[str, ...], str]]:
+    """arch name -> (task, source file, config argument names, module), read from the sources of every registered
+    task package's model module without importing them.
 
     Config validation uses this, so checking a config (every ``snakemake`` call, dry runs included) does not
     pay for importing torch and spikingjelly.
     """
+    from evsnn.tasks import module_file, registry
+
+    return _static_registry(tuple((t.name, t.models, str(module_file(t.models))) for t in registry().values()))
+
+
+@functools.lru_cache(maxsize=None)
+def _static_registry(models: tuple[tuple[str, str, str], ...]) -> dict[str, tuple[str, str, tuple[str, ...], str]]:
     out = {}
-    for path in sorted(_PKG.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
+    for task, module, source in models:
+        path = Path(source)
         tree = ast.parse(path.read_text(), filename=str(path))
-        task, archs = _literal_assign(tree, "TASK"), _literal_assign(tree, "ARCHS")
-        if not (isinstance(task, ast.Constant) and isinstance(archs, ast.Dict)):
-            continue
+        archs = _literal_assign(tree, "ARCHS")
+        if not isinstance(archs, ast.Dict):
+            raise ValueError(f"{path}: the model module of task {task!r} defines no ARCHS = {{name: builder}}")
         for key, value in zip(archs.keys, archs.values):
             if not (isinstance(key, ast.Constant) and isinstance(value, ast.Name)):
                 raise ValueError(f"{path}: ARCHS must map string names to top-level classes or functions")
-            out[key.value] = (task.value, str(path), tuple(_keyword_args(tree, value.id)))
+            if key.value in out:
+                raise ValueError(f"{path}: architecture {key.value!r} is also defined in {out[key.value][1]}")
+            out[key.value] = (task, str(path), tuple(_keyword_args(tree, value.id)), module)
     return out
 
 
-@functools.lru_cache(maxsize=1)
 def lava_dl_archs() -> frozenset[str]:
     """Architectures built from lava-dl slayer blocks (exported to netx and run in Lava by the workflow): those
     whose builder class sets ``LAVA_DL = True`` at class level (read with ``ast``, no import)."""
+    return _lava_dl_archs(tuple(sorted(static_registry().items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _lava_dl_archs(items) -> frozenset[str]:
     out = set()
-    for arch, (_, source, _) in static_registry().items():
+    for arch, (_, source, _, _) in items:
         tree = ast.parse(Path(source).read_text(), filename=source)
         builder = _literal_assign(tree, "ARCHS")
         name = next(v.id for k, v in zip(builder.keys, builder.values) if k.value == arch)
@@ -82,13 +93,12 @@ def lava_dl_archs() -> frozenset[str]:
 
 
 def _builder(arch: str) -> Callable[..., "nn.Module"]:
-    task, source, _ = static_registry()[arch]
-    mod = importlib.import_module(f"evsnn.models.{Path(source).stem}")
+    mod = importlib.import_module(static_registry()[arch][3])
     return mod.ARCHS[arch]
 
 
 def available_archs(task: str | None = None) -> list[str]:
-    return sorted(n for n, (t, _, _) in static_registry().items() if task is None or t == task)
+    return sorted(n for n, (t, *_) in static_registry().items() if task is None or t == task)
 
 
 def arch_source(arch: str) -> str:

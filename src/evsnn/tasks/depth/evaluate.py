@@ -1,0 +1,137 @@
+"""Evaluation of depth models on the cached MVSEC-style test split: mean depth error (cm) over the valid ground-truth
+pixels, at the literature's cut-offs, per sequence, against a constant-depth baseline, and the depth-map figure
+(events, prediction, ground truth, error) of a few test samples."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from evsnn.data import FrameCacheDataset, time_major
+from evsnn.tasks.depth.metrics import DepthTask
+from evsnn.train import load_model
+from evsnn.util import atomic_path, write_json
+
+log = logging.getLogger("evsnn.tasks.depth.evaluate")
+
+
+@torch.no_grad()
+def predict_depth(model, ds: FrameCacheDataset, batch_size: int = 8) -> np.ndarray:
+    """Depth predictions in metres, (N, H, W) float32."""
+    out = []
+    for x, _ in DataLoader(ds, batch_size=batch_size, shuffle=False):
+        out.append(model(time_major(x)).float().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def constant_depth_baseline(train_depth: np.ndarray) -> float:
+    """The constant prediction of the baseline: the median of the valid training depths (the L1-optimal constant)."""
+    valid = np.isfinite(train_depth) & (train_depth > 0)
+    if not valid.any():
+        raise ValueError("the training cache holds no valid depth pixel")
+    return float(np.median(train_depth[valid]))
+
+
+def depth_metrics(pred: np.ndarray, gt: np.ndarray, task: DepthTask, groups: np.ndarray | None = None) -> dict:
+    """Metric name -> mean over samples (cm); with ``groups`` also the breakdown per group (sequence)."""
+    errs = task.sample_errors(torch.from_numpy(pred), torch.from_numpy(gt))
+    errs = {k: v.numpy() for k, v in errs.items()}
+    res = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in errs.items()}
+    if groups is not None:
+        res["by_sequence"] = {str(g): {k: float(np.nanmean(v[groups == g])) for k, v in errs.items()}
+                              for g in np.unique(groups)}
+    return res
+
+
+def plot_depth_maps(events: np.ndarray, pred: np.ndarray, gt: np.ndarray, path: str, *, title: str = "",
+                    max_depth: float | None = None) -> None:
+    """Rows = samples; columns = left-camera events, prediction, ground truth (grey = no depth), |error|."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(pred)
+    valid = np.isfinite(gt) & (gt > 0)
+    vmax = max_depth or float(np.nanpercentile(np.where(valid, gt, np.nan), 99)) if valid.any() else 1.0
+    err = np.where(valid, np.abs(pred - gt), np.nan) * 100.0
+    emax = float(np.nanpercentile(err, 99)) if np.isfinite(err).any() else 1.0
+    fig, axes = plt.subplots(n, 4, figsize=(12, 2.6 * n + 0.6), squeeze=False)
+    cmap = plt.get_cmap("magma_r").copy()
+    cmap.set_bad("0.75")
+    for i in range(n):
+        ims = [axes[i, 0].imshow(events[i], cmap="gray", interpolation="nearest"),
+               axes[i, 1].imshow(pred[i], cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest"),
+               axes[i, 2].imshow(np.where(valid[i], gt[i], np.nan), cmap=cmap, vmin=0, vmax=vmax,
+                                 interpolation="nearest"),
+               axes[i, 3].imshow(err[i], cmap="viridis", vmin=0, vmax=emax, interpolation="nearest")]
+        for j, lab in enumerate(("events (left)", "predicted depth (m)", "ground truth (m)", "|error| (cm)")):
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(lab, fontsize=10)
+            if j:
+                fig.colorbar(ims[j], ax=axes[i, j], fraction=0.046, pad=0.02)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+
+
+def evaluate_depth(model_path: str, test_cache: str, train_cache: str, out_metrics: str, out_predictions: str,
+                   figure: str, *, title: str = "", n_figure: int = 3, cutoffs=(10.0, 20.0, 30.0),
+                   threads: int = 2) -> dict:
+    """Write metrics (JSON), predictions (NPZ) and the depth-map figure of one trained depth model."""
+    torch.set_num_threads(threads)
+    model, blob = load_model(model_path)
+    test = FrameCacheDataset(test_cache)
+    train = FrameCacheDataset(train_cache)
+    gt = np.asarray(test.labels, dtype=np.float32)
+    pred = predict_depth(model, test)
+    if pred.shape != gt.shape:
+        raise ValueError(f"{model_path}: predictions {pred.shape} do not match the test depth maps {gt.shape}")
+    task = DepthTask(cutoffs=tuple(cutoffs))
+    groups = np.asarray([test.trials[t].split("/")[0] for t in test.trial])
+    metrics = depth_metrics(pred, gt, task, groups)
+    const = constant_depth_baseline(np.asarray(train.labels, dtype=np.float32))
+    base = depth_metrics(np.full_like(gt, const), gt, task)
+    valid = np.isfinite(gt) & (gt > 0)
+    result = {
+        "arch": blob["arch"], "modality": blob["net"].get("modality", "binocular"), "n_samples": len(test),
+        **metrics, "baseline_constant_depth": {"depth_m": const, **base},
+        "valid_pixel_fraction": float(valid.mean()), "gt_depth_range_m": [float(gt[valid].min()),
+                                                                          float(gt[valid].max())],
+    }
+    write_json(out_metrics, result)
+    with atomic_path(out_predictions, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, pred=pred, gt=gt)
+    pick = np.linspace(0, len(test) - 1, min(n_figure, len(test))).round().astype(int)
+    frames = np.stack([test[i][0].numpy() for i in pick])              # [k, T, C, H, W]
+    events = frames[:, :, :2].sum(axis=(1, 2))                          # left camera, both polarities
+    plot_depth_maps(events, pred[pick], gt[pick], figure, title=title or blob["arch"])
+    log.info("%s: MDE %.1f cm (constant %.2f m: %.1f cm) on %d test samples", blob["arch"], result["mde_cm"],
+             const, base["mde_cm"], len(test))
+    return result
+
+
+def evaluate(job) -> dict:
+    """The task face's evaluate (``evsnn.tasks.EvalJob``): mean depth error, the constant-depth baseline, the
+    depth-map figure and the training curves of one depth model."""
+    import json
+
+    from evsnn.plots import plot_training_curves
+
+    title = f"{job.title}, {job.model_cfg.get('net', {}).get('modality', 'binocular')}"
+    res = evaluate_depth(job.model, job.test, job.train, job.out_metrics, job.outputs["predictions"],
+                         job.outputs["depth_maps"], title=title,
+                         cutoffs=job.model_cfg.get("train", {}).get("depth_cutoffs", (10.0, 20.0, 30.0)),
+                         threads=job.threads)
+    summary = json.loads(open(job.summary).read())
+    plot_training_curves(job.metrics_csv, job.outputs["curves"], title=title, best_epoch=summary["best_epoch"],
+                         metric="mde_cm", scale=1.0, ylabel="mean depth error (cm)", ylim=None)
+    return res

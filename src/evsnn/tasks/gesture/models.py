@@ -1,0 +1,179 @@
+"""DVS128 Gesture classifiers.
+
+``plif_net``: the network of Fang et al., "Incorporating Learnable Membrane Time Constant to Enhance Learning
+of Spiking Neural Networks" (ICCV 2021) for DVS128 Gesture,
+``{c128k3s1-BN-PLIF-MPk2s2}*5-DP-FC512-PLIF-DP-FC110-PLIF-APk10s10``, built with spikingjelly 2.0
+``activation_based`` layers in multi-step mode (input [T, N, 2, H, W], output firing rates [N, classes]).
+The neuron (PLIF or LIF), channels, number of conv blocks, hidden width and voters come from the config;
+the defaults are the paper's.
+
+``gesture_sdnn``: a small lava-dl (slayer) network for Lava/Loihi deployment: Input, {Conv 3x3 + sum Pool 2}
+per entry of ``channels``, Flatten, Dense ``hidden``, and a Dense readout of ``n_classes``. With
+``neuron="sdnn"`` (default) the blocks are sigma-delta ReLU units and the readout is slayer's sigma ``Output``
+(linear logits: the weighted sum of the hidden activations), averaged over time; with ``neuron="cuba"`` they
+are CUBA-LIF neurons and the output is the firing rate of the readout. It exports to netx
+(:func:`evsnn.lava.export.export_network`) and runs bit-exactly in Lava (:mod:`evsnn.lava`).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from spikingjelly.activation_based import functional, layer
+
+from evsnn.models._neurons import spiking_neuron
+from evsnn.models._slayer import check_sdnn_threshold, clamp_thresholds, sdnn_neuron_params
+
+
+
+class PLIFNet(nn.Module):
+    """Spiking CNN for event frames, multi-step mode; ``forward`` resets the neuron states itself."""
+
+    is_spiking = True
+
+    def __init__(self, in_shape, n_classes, *, channels=128, n_conv=5, neuron="plif", tau=2.0,
+                 v_threshold=1.0, fc_hidden=512, dropout=0.5, voters=10):
+        super().__init__()
+        c_in, h, w = in_shape
+        if h % (2 ** n_conv) or w % (2 ** n_conv):
+            raise ValueError(f"input {h}x{w} is not divisible by 2**n_conv = {2 ** n_conv} (n_conv={n_conv}); "
+                             "lower n_conv or change the frames' downsample")
+        blocks = []
+        for i in range(n_conv):
+            blocks += [
+                layer.Conv2d(c_in if i == 0 else channels, channels, kernel_size=3, padding=1, bias=False),
+                layer.BatchNorm2d(channels),
+                spiking_neuron(neuron, tau, v_threshold),
+                layer.MaxPool2d(2, 2),
+            ]
+        self.conv = nn.Sequential(*blocks)
+        feat = channels * (h // 2 ** n_conv) * (w // 2 ** n_conv)
+        self.fc = nn.Sequential(
+            layer.Flatten(),
+            layer.Dropout(dropout),
+            layer.Linear(feat, fc_hidden),
+            spiking_neuron(neuron, tau, v_threshold),
+            layer.Dropout(dropout),
+            layer.Linear(fc_hidden, n_classes * voters),
+            spiking_neuron(neuron, tau, v_threshold),
+        )
+        self.vote = layer.VotingLayer(voters)
+        functional.set_step_mode(self, "m")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [T, N, C, H, W] event frames -> [N, n_classes] firing rates in [0, 1]."""
+        functional.reset_net(self)
+        spikes = self.fc(self.conv(x))           # [T, N, n_classes * voters]
+        rates = self.vote(spikes).mean(0)        # [N, n_classes]
+        return rates
+
+
+class GestureSDNN(nn.Module):
+    """lava-dl gesture classifier (see the module docstring), slayer layout [N, C, H, W, T] inside.
+
+    ``forward`` takes event frames [T, N, C, H, W] (counts), multiplies them by ``input_scale`` (the Input block
+    quantises to steps of 1/32 and clamps to [-4, 3.97]: with the default 0.25, 16 events per pixel saturate)
+    and returns [N, n_classes]: the time-mean of the readout. The sigma-delta threshold is quantised to
+    multiples of 1/64 by lava-dl (vThMant = threshold * 64): a configured value below 1/64 is refused, learnt
+    values are kept >= 1/64. ``threshold`` is shared by both neuron kinds; CUBA needs a larger one (0.25-1).
+    """
+
+    is_spiking = True
+    LAVA_DL = True  # exported to netx and run in Lava by the workflow (evsnn.models.lava_dl_archs)
+
+    def __init__(self, in_shape, n_classes, *, channels=(8, 16), hidden=64, neuron="sdnn", threshold=0.0625,
+                 tau_grad=0.5, scale_grad=1.0, learn_threshold=True, weight_scale=2, weight_norm=True,
+                 mean_only_bn=True, current_decay=0.25, voltage_decay=0.03, input_scale=0.25):
+        super().__init__()
+        from lava.lib.dl import slayer
+
+        from evsnn.errors import ConfigError
+
+        try:
+            c, h, w = (int(v) for v in in_shape)
+        except (TypeError, ValueError):
+            raise ConfigError(f"gesture_sdnn: in_shape must be (channels, height, width), got {in_shape!r}") from None
+        channels = [int(v) for v in ([channels] if isinstance(channels, int) else channels)]
+        if not channels or min(channels) <= 0:
+            raise ConfigError(f"gesture_sdnn: channels must be a non-empty list of positive widths, got {channels}")
+        k = 2 ** len(channels)
+        if h % k or w % k:
+            raise ConfigError(f"gesture_sdnn: input {h}x{w} is not divisible by 2**len(channels) = {k} (one 2x2 "
+                              "pooling per conv block); use fewer conv blocks or other frames")
+        if int(n_classes) <= 0 or int(hidden) <= 0:
+            raise ConfigError(f"gesture_sdnn: n_classes and hidden must be positive, got {n_classes}, {hidden}")
+        if neuron not in ("sdnn", "cuba"):
+            raise ConfigError(f"gesture_sdnn: neuron must be 'sdnn' or 'cuba', not {neuron!r}")
+        if neuron == "sdnn":
+            check_sdnn_threshold("gesture_sdnn", threshold)
+        self._init_kwargs = dict(in_shape=(c, h, w), n_classes=int(n_classes), channels=list(channels),
+                                 hidden=int(hidden), neuron=neuron, threshold=threshold, tau_grad=tau_grad,
+                                 scale_grad=scale_grad, learn_threshold=learn_threshold, weight_scale=weight_scale,
+                                 weight_norm=weight_norm, mean_only_bn=mean_only_bn, current_decay=current_decay,
+                                 voltage_decay=voltage_decay, input_scale=input_scale)
+        self.in_shape = (c, h, w)
+        self.neuron_kind = neuron
+        self.input_scale = float(input_scale)
+        # CUBA blocks model Lava's one-step-per-layer latency by default: not while training on short sequences
+        lag = {} if neuron == "sdnn" else {"delay_shift": False}
+        syn = dict(weight_scale=weight_scale, weight_norm=bool(weight_norm), **lag)
+        if neuron == "sdnn":
+            lib = slayer.block.sigma_delta
+            params = sdnn_neuron_params(threshold=threshold, tau_grad=tau_grad, scale_grad=scale_grad,
+                                        learn_threshold=learn_threshold, mean_only_bn=mean_only_bn)
+        else:
+            lib = slayer.block.cuba
+
+            def params(c_out=None):  # noqa: ARG001 - same signature as the SDNN variant
+                return {"threshold": float(threshold), "current_decay": float(current_decay),
+                        "voltage_decay": float(voltage_decay), "tau_grad": float(tau_grad),
+                        "scale_grad": float(scale_grad), "requires_grad": False}
+        blocks = [lib.Input(params(), **lag)]
+        c_prev = c
+        for width in channels:
+            blocks += [lib.Conv(params(width), c_prev, width, 3, padding=1, **syn),
+                       lib.Pool(params(), 2, stride=2, **lag)]
+            c_prev = width
+        feat = c_prev * (h // k) * (w // k)
+        blocks += [lib.Flatten(), lib.Dense(params(int(hidden)), feat, int(hidden), **syn)]
+        if neuron == "sdnn":
+            blocks.append(lib.Output(params(), int(hidden), int(n_classes), weight_scale=weight_scale,
+                                     weight_norm=bool(weight_norm)))
+        else:
+            blocks.append(lib.Dense(params(int(n_classes)), int(hidden), int(n_classes), **syn))
+        self.blocks = nn.ModuleList(blocks)
+        self.last_event_rates: list[torch.Tensor] = []
+
+    def clamp_thresholds(self) -> None:
+        """Keep learnt sigma-delta thresholds >= 1/64, the smallest one netx can export (see models._slayer)."""
+        clamp_thresholds(self.blocks)
+
+    def forward_slayer(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, C, H, W, T] -> readout [N, n_classes, T] (SDNN: the sigma output; CUBA: spikes)."""
+        self.clamp_thresholds()
+        rates = []
+        for block in self.blocks:
+            x = block(x)
+            rates.append((x.detach() != 0).float().mean())
+        self.last_event_rates = rates
+        return x
+
+    def lava_readout(self, y: torch.Tensor) -> torch.Tensor:
+        """The class scores [N, n_classes] from the last block's output over time [N, n_classes, T]."""
+        return y.mean(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [T, N, C, H, W] event frames -> [N, n_classes]."""
+        if x.dim() == 4:
+            x = x.unsqueeze(0)
+        y = self.forward_slayer((x * self.input_scale).permute(1, 2, 3, 4, 0).contiguous())
+        return self.lava_readout(y)
+
+    def export_hdf5(self, path) -> dict:
+        """Write the netx description to ``path`` (see :func:`evsnn.lava.export.export_network`)."""
+        from evsnn.lava.export import export_network
+
+        self.clamp_thresholds()
+        return export_network(self, path)
+
+
+ARCHS = {"plif_net": PLIFNet, "gesture_sdnn": GestureSDNN}

@@ -1,0 +1,167 @@
+"""Evaluation of pose models on the cached DHP19 test split: 2D MPJPE per camera (pixels of the 260 x 344
+CNN input), 3D MPJPE (mm) by triangulating the front cameras, per-movement breakdown, the mean-pose baseline,
+the error as a function of the time since the last CNN frame (hybrid models), and figures."""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from evsnn.data import FrameCacheDataset, time_major
+from evsnn.io.dhp19 import FRONT_CAMERAS, read_camera_positions, read_projection_matrices
+from evsnn.tasks.pose.pose3d import heatmap_argmax, mean_pose_baseline, pose_metrics
+from evsnn.train import load_model
+from evsnn.util import atomic_path, write_json
+
+log = logging.getLogger("evsnn.tasks.pose.evaluate")
+
+
+@torch.no_grad()
+def predict_heatmap_peaks(model, ds: FrameCacheDataset, batch_size: int = 16, per_step: bool = False) -> np.ndarray:
+    """Heatmap peaks (u, v) in cache pixels: (N, J, 2), or (N, T, J, 2) with ``per_step``."""
+    if per_step:
+        model.per_step = True
+    out = []
+    for x, _ in DataLoader(ds, batch_size=batch_size, shuffle=False):
+        hm = model(time_major(x)).float()
+        if per_step:
+            hm = hm.transpose(0, 1)  # [N, T, J, H, W]
+        out.append(heatmap_argmax(hm.numpy())[0])
+    if per_step:
+        model.per_step = False
+    return np.concatenate(out)
+
+
+def _to_sensor(uv_cache: np.ndarray, attrs: dict) -> np.ndarray:
+    """Cache pixels -> pixels of the 260 x 344 CNN input (centre of the k x k block, plus the crop offset)."""
+    k = float(attrs.get("downsample", 1))
+    r0, c0, _, _ = json.loads(attrs.get("crop", "[0, 0, 260, 344]"))
+    uv = uv_cache * k + (k - 1) / 2
+    uv[..., 0] += c0
+    uv[..., 1] += r0
+    return uv
+
+
+def aligned_views(ds: FrameCacheDataset, h5extra: dict, cameras) -> dict:
+    """Indices of the samples seen by every camera of ``cameras`` (same recording and frame), per camera."""
+    keys = {}
+    for cam in cameras:
+        sel = np.flatnonzero(h5extra["camera"] == cam)
+        keys[cam] = {(int(ds.trial[i]), int(h5extra["frame"][i])): i for i in sel}
+    common = sorted(set.intersection(*(set(k) for k in keys.values()))) if keys else []
+    return {cam: np.array([keys[cam][key] for key in common], dtype=np.int64) for cam in cameras}
+
+
+def evaluate_pose(model_path: str, test_cache: str, train_cache: str, p_matrices: str, out_metrics: str,
+                  out_predictions: str, figures: dict, title: str = "", threads: int = 2) -> dict:
+    """Write metrics (JSON), per-sample predictions (NPZ) and the pose figures of one trained model."""
+    import h5py
+
+    from evsnn.tasks.pose.plots import plot_per_movement, plot_pose_overlay, plot_skeleton_3d
+
+    torch.set_num_threads(threads)
+    model, blob = load_model(model_path)
+    ds = FrameCacheDataset(test_cache)
+    with h5py.File(test_cache) as h5:
+        extra = {k: h5[k][:] for k in ("camera", "frame", "movement", "xyz")}
+    with h5py.File(train_cache) as h5:
+        train_xyz = h5["xyz"][:]
+    P = read_projection_matrices(p_matrices)
+    centres = read_camera_positions(p_matrices)
+    cams = sorted(int(c) for c in np.unique(extra["camera"]))
+    tri = [c for c in FRONT_CAMERAS if c in cams] if len([c for c in FRONT_CAMERAS if c in cams]) >= 2 else cams[:2]
+
+    uv = _to_sensor(predict_heatmap_peaks(model, ds), ds.attrs)               # (N, J, 2)
+    idx = aligned_views(ds, extra, cams)
+    ref = idx[cams[0]]
+    pred = {c: uv[idx[c]] for c in cams}
+    gt_xyz = extra["xyz"][ref]
+    metrics = pose_metrics(pred, gt_xyz, P, cameras=tri, movements=extra["movement"][ref], centres=centres)
+    baseline = mean_pose_baseline(train_xyz)
+    metrics["baseline_mean_pose"] = {k: v for k, v in pose_metrics(
+        baseline.predict_2d({c: P[c] for c in cams}, len(ref)), gt_xyz, P, cameras=tri, centres=centres).items()
+        if k in ("mpjpe_2d", "mpjpe_2d_mean", "mpjpe_3d")}
+    metrics.update(arch=blob["arch"], model_epoch=blob["epoch"], cameras=cams, triangulated=tri,
+                   n_test_samples=len(ds))
+
+    if blob["arch"] == "hybrid_cnn_snn":
+        # per-step predictions; step t of a window ending at frame i is frame i - T + 1 + t, whose ground truth is
+        # the label of the sample ending there (same recording and camera)
+        uv_steps = _to_sensor(predict_heatmap_peaks(model, ds, per_step=True), ds.attrs)   # (N, T, J, 2)
+        T = uv_steps.shape[1]
+        every = int(getattr(model, "cnn_every", 0)) or T
+        lookup = {(int(ds.trial[i]), int(extra["camera"][i]), int(extra["frame"][i])): i for i in range(len(ds))}
+        rows = {c: [] for c in cams}
+        xyz_rows, steps = [], []
+        for key in sorted({(int(ds.trial[i]), int(extra["frame"][i])) for i in range(len(ds))}):
+            trial, frame = key
+            for t in range(T):
+                target = (trial, frame - T + 1 + t)
+                src = [lookup.get((trial, c, frame)) for c in cams]
+                gt = [lookup.get((trial, c, target[1])) for c in cams]
+                if None in src or None in gt:
+                    continue
+                for c, s in zip(cams, src):
+                    rows[c].append(uv_steps[s, t])
+                xyz_rows.append(extra["xyz"][gt[0]])
+                steps.append(t % every)
+        if steps:
+            by_time = pose_metrics({c: np.stack(rows[c]) for c in cams}, np.stack(xyz_rows), P, cameras=tri,
+                                   steps_since_cnn=np.array(steps), centres=centres)["by_steps_since_cnn"]
+            metrics["by_steps_since_cnn"] = by_time
+
+    log.info("2D MPJPE %s px, 3D MPJPE %.1f mm (mean-pose baseline: 2D %s px, 3D %.1f mm)", metrics["mpjpe_2d"],
+             metrics["mpjpe_3d"], metrics["baseline_mean_pose"]["mpjpe_2d"], metrics["baseline_mean_pose"]["mpjpe_3d"])
+    with atomic_path(out_predictions, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, uv=uv, camera=extra["camera"], frame=extra["frame"], trial=ds.trial,
+                                movement=extra["movement"], xyz=extra["xyz"])
+    write_json(out_metrics, metrics)
+
+    # figures: one test sample of the first triangulated camera, its 3D triangulation, per-movement errors
+    i = int(idx[tri[0]][len(ref) // 2]) if len(ref) else 0
+    frame = ds[i][0][-1, 0].numpy()
+    k = float(ds.attrs.get("downsample", 1))
+    r0, c0, _, _ = json.loads(ds.attrs.get("crop", "[0, 0, 260, 344]"))
+    from evsnn.tasks.pose.preprocess import project
+
+    gu, gv, gmask = project(P[tri[0]], extra["xyz"][i], H=260, W=344)
+    to_cache = lambda a, off: (a - off - (k - 1) / 2) / k  # noqa: E731
+    gt_uv = np.stack([to_cache(gu, c0), to_cache(gv, r0)], axis=-1)
+    pred_uv = np.stack([to_cache(uv[i][:, 0], c0), to_cache(uv[i][:, 1], r0)], axis=-1)
+    plot_pose_overlay(frame, pred_uv, gt_uv, figures["overlay"], mask=gmask,
+                      title=f"{title}: camera {tri[0]} (cache pixels)")
+    pm = pose_metrics(pred, gt_xyz, P, cameras=tri, centres=centres, per_sample=True)["per_sample"]
+    j = len(ref) // 2
+    plot_skeleton_3d(pm["pred_xyz"][j], np.asarray(gt_xyz[j]).T, figures["skeleton"],
+                     title=f"{title}: 3D by triangulating cameras {tri}")
+    bm = metrics["by_movement"]
+    plot_per_movement({int(g) + 1: e for g, e in zip(bm["group"], bm["mpjpe_3d"])}, figures["per_movement"],
+                      ylabel="3D MPJPE (mm)", title=f"{title}: 3D error per movement")
+    return metrics
+
+
+def evaluate(job) -> dict:
+    """The task face's evaluate (``evsnn.tasks.EvalJob``): 2D/3D MPJPE, per-movement errors, the mean-pose baseline,
+    the pose figures and the training curves of one pose model."""
+    from evsnn.plots import plot_training_curves
+
+    metrics = evaluate_pose(job.model, job.test, job.train, job.manifest["p_matrices"], job.out_metrics,
+                            job.outputs["predictions"], job.outputs, title=job.title, threads=job.threads)
+    summary = json.loads(open(job.summary).read())
+    plot_training_curves(job.metrics_csv, job.outputs["curves"], title=job.title, best_epoch=summary["best_epoch"],
+                         metric="mpjpe2d", scale=1.0, ylabel="2D MPJPE (px)", ylim=None)
+    return metrics
+
+
+def time_since_cnn_figure(metrics: dict, path: str, title: str = "") -> None:
+    """Error of a hybrid CNN-SNN model against the steps since its last CNN frame (from its metrics)."""
+    from evsnn.tasks.pose.plots import plot_error_vs_time_since_cnn
+
+    m = metrics["by_steps_since_cnn"]
+    series = {f"2D {cam}": m["mpjpe_2d"][cam] for cam in m["mpjpe_2d"]}
+    plot_error_vs_time_since_cnn(m["group"], series, path, ylabel="2D MPJPE (px)",
+                                 title=f"{title}: error vs steps since the CNN frame")
