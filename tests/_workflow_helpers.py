@@ -22,8 +22,8 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-def smk(wf: Path, *args, check=True, timeout=900):
-    env = dict(os.environ, PYTHONPATH=str(wf / "src"))
+def smk(wf: Path, *args, check=True, timeout=900, pythonpath=()):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(wf / "src"), *map(str, pythonpath)]))
     proc = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=wf, env=env, capture_output=True, text=True,
                           timeout=timeout)
     if check and proc.returncode != 0:

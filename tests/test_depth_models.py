@@ -1,4 +1,4 @@
-"""Depth models (evsnn.models.depth) and the depth task (evsnn.tasks.DepthTask)."""
+"""Depth models (evsnn.tasks.depth.models) and the depth task (evsnn.tasks.DepthTask)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import torch
 
 from evsnn.errors import ConfigError
 from evsnn.models import available_archs, build_model, check_net_kwargs, count_parameters
-from evsnn.tasks import DepthTask, make_task
+from evsnn.tasks.depth.metrics import DepthTask
 
 torch.set_num_threads(1)
 
@@ -103,7 +103,7 @@ def test_snn_output_is_deterministic_after_reset():
 
 
 def test_snn_and_hybrid_train_end_to_end():
-    task = make_task("depth")
+    task = DepthTask()
     y = torch.full((2, 20, 28), 3.0)
     for arch in ("depth_snn", "depth_hybrid"):
         m = build_model(arch, _small(arch), in_shape=(4, 20, 28), n_classes=1).train()
@@ -150,7 +150,7 @@ def test_ann_learns_depth_from_disparity_better_than_a_constant():
     torch.manual_seed(0)
     xtr, ytr = stereo_planes(256, seed=0)
     xte, yte = stereo_planes(64, seed=1)
-    task = make_task("depth")
+    task = DepthTask()
     best_const = float(ytr[torch.isfinite(ytr)].median())      # the L1-optimal constant on the training set
     baseline = task.reduce("mde_cm", task.batch_stats(torch.full_like(yte, best_const), yte)["mde_cm"], 64)
     model = build_model("depth_ann", {"base_channels": 8, "n_levels": 3, "max_depth": 10.0},
@@ -172,7 +172,7 @@ def test_ann_learns_depth_from_disparity_better_than_a_constant():
 
 # ------------------------------------------------------------------------------------------------ task
 def test_depth_task_metrics_by_hand_with_nans():
-    task = make_task("depth")
+    task = DepthTask()
     assert isinstance(task, DepthTask) and task.loss_name == "l1_log"  # the depth default
     assert task.metric_names == ("mde_cm", "mde10_cm", "mde20_cm", "mde30_cm")
     assert task.selection_metric == "mde_cm" and task.higher_is_better is False
@@ -196,8 +196,8 @@ def test_depth_task_metrics_by_hand_with_nans():
     d = [abs(math.log(1 / 1.5)), 0.0, abs(math.log(4 / 25)), abs(math.log(5 / 4)), abs(math.log(5 / 15)),
          abs(math.log(5 / 35))]
     assert float(l1log) == pytest.approx(sum(d) / 6, rel=1e-5)
-    assert float(make_task("depth", loss="l1").loss(pred, gt)) == pytest.approx((0.5 + 0 + 21 + 1 + 10 + 30) / 6)
-    si = float(make_task("depth", loss="silog").loss(pred, gt))
+    assert float(DepthTask(loss_name="l1").loss(pred, gt)) == pytest.approx((0.5 + 0 + 21 + 1 + 10 + 30) / 6)
+    si = float(DepthTask(loss_name="silog").loss(pred, gt))
     a = [math.log(1 / 1.5), 0.0, math.log(4 / 25)]
     b = [math.log(5 / 4), math.log(5 / 15), math.log(5 / 35)]
     ref = np.mean([np.mean(np.square(v)) - 0.5 * np.mean(v) ** 2 for v in (a, b)])
@@ -208,8 +208,8 @@ def test_depth_task_metrics_by_hand_with_nans():
     loss.backward()
     assert float(loss) == 0 and p.grad is not None
     with pytest.raises(ValueError, match="depth loss"):
-        make_task("depth", loss="cross_entropy")
-    assert make_task("depth", cutoffs=(5, 50)).metric_names == ("mde_cm", "mde5_cm", "mde50_cm")
+        DepthTask(loss_name="cross_entropy")
+    assert DepthTask(cutoffs=(5, 50)).metric_names == ("mde_cm", "mde5_cm", "mde50_cm")
 
 
 def test_fit_trains_a_depth_model_from_a_cache(tmp_path):

@@ -246,7 +246,7 @@ def test_list_recordings_missing_subject(tmp_path):
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def synth_tree(tmp_path_factory):
-    from evsnn.synth.dhp19 import write_dhp19_tree
+    from evsnn.tasks.pose.synth import write_dhp19_tree
 
     root = tmp_path_factory.mktemp("dhp19")
     summary = write_dhp19_tree(root, subjects=(1, 13), sessions=(1,), movements=(1, 2), duration_s=0.6, seed=3,
@@ -285,8 +285,8 @@ def test_synthetic_tree_reads_back(synth_tree):
 
 
 def test_synthetic_cameras_and_skeleton_project_inside_the_frame(synth_tree):
-    from evsnn.dhp19_preprocess import project
-    from evsnn.synth.dhp19 import PATTERNS, skeleton
+    from evsnn.tasks.pose.preprocess import project
+    from evsnn.tasks.pose.synth import PATTERNS, skeleton
 
     root, _ = synth_tree
     P = read_projection_matrices(root / "P_matrices")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evsnn import dhp19_preprocess as dp
+from evsnn.tasks.pose import preprocess as dp
 from evsnn.events import CAMERA_EVENT_DTYPE, make_events
 
 BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not dp.numba_available(),
@@ -310,7 +310,7 @@ def test_camera_frame_events():
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def synth_tree(tmp_path_factory):
-    from evsnn.synth.dhp19 import write_dhp19_tree
+    from evsnn.tasks.pose.synth import write_dhp19_tree
 
     root = tmp_path_factory.mktemp("dhp19")
     summary = write_dhp19_tree(root, subjects=(2,), sessions=(1, 3), movements=(1, 2), duration_s=0.8, seed=5,

@@ -68,7 +68,7 @@ def test_dense_conv_linear_by_hand():
 
 
 def test_dense_conv_transpose_scatters_k2_cout_per_input():
-    from evsnn.models.pose import KerasConvTranspose2d
+    from evsnn.tasks.pose.models import KerasConvTranspose2d
 
     x = torch.rand(3, 3, 4, 5)
     for layer in (nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1),
@@ -147,7 +147,7 @@ def test_snn_hand_set_spikes_give_exact_acs():
     lambda: nn.Conv2d(4, 3, 3, padding=2, dilation=2, bias=False),
     lambda: nn.Conv2d(4, 3, (3, 5), padding=(0, 2), bias=False),
     lambda: nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1, bias=False),
-    lambda: __import__("evsnn.models.pose", fromlist=["x"]).KerasConvTranspose2d(4, 3, 3, 2),
+    lambda: __import__("evsnn.tasks.pose.models", fromlist=["x"]).KerasConvTranspose2d(4, 3, 3, 2),
     lambda: nn.Linear(7, 5, bias=False),
 ])
 def test_event_driven_counts_are_exact_at_borders_strides_groups_and_crops(layer_fn):

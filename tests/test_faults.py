@@ -78,7 +78,7 @@ def test_training_killed_mid_epoch_resumes_to_same_result(tmp_path):
 
 
 def test_truncated_aedat_names_file_and_keeps_no_partial_output(tmp_path):
-    from evsnn.synth.dvsgesture import write_dvsgesture_tree
+    from evsnn.tasks.gesture.synth import write_dvsgesture_tree
 
     tree = tmp_path / "data" / "DvsGesture"
     write_dvsgesture_tree(tree, n_train_users=2, n_test_users=1, lightings=["led"], repeats=1, seed=1)

@@ -228,7 +228,7 @@ def _gesture_data(n, seed):
 
 
 def test_gesture_sdnn_learns_and_runs_in_lava_with_the_same_predictions(tmp_path):
-    from evsnn.tasks import ClassificationTask
+    from evsnn.tasks.gesture.metrics import ClassificationTask
 
     torch.manual_seed(0)
     model = build_model("gesture_sdnn", {"channels": [4, 8], "hidden": 16}, in_shape=(2, 16, 16), n_classes=4)

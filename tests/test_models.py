@@ -8,13 +8,14 @@ from evsnn.models import _builder, static_registry
 def test_static_registry_matches_the_imported_builders():
     reg = static_registry()
     assert "plif_net" in reg
-    for arch, (task, source, args) in reg.items():
+    for arch, (task, source, args, module) in reg.items():
         builder = _builder(arch)
         params = inspect.signature(builder).parameters
         real = [p for p in params if p not in ("self", "in_shape", "n_classes")
                 and params[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
         assert list(args) == real, arch
         assert inspect.getsourcefile(builder) == source
+        assert builder.__module__ == module == f"evsnn.tasks.{task}.models"
 
 
 def test_config_validation_does_not_import_torch():

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from evsnn import datasets
-from evsnn.depth_data import (CHANNELS, VAL_BLOCK, build_depth_frames, crop_box, depth_label, depth_options,
+from evsnn.tasks.depth.data import (CHANNELS, VAL_BLOCK, build_depth_frames, crop_box, depth_label, depth_options,
                               prepare_mvsec, protocol_ranges, stereo_representation)
 from evsnn.errors import ChecksumError, ConfigError, DataMissingError, FormatError
 from evsnn.io import mvsec as mv
-from evsnn.synth.mvsec import FB_INDOOR, Plane, write_mvsec_tree
+from evsnn.tasks.depth.synth import FB_INDOOR, Plane, write_mvsec_tree
 
 SEQS = ("indoor_flying1", "indoor_flying2", "indoor_flying3")
 

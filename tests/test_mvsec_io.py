@@ -7,7 +7,7 @@ import pytest
 
 from evsnn.errors import DataMissingError, FormatError
 from evsnn.io import mvsec as mv
-from evsnn.synth.mvsec import FB_INDOOR, START_FRACTION_US, write_mvsec_tree
+from evsnn.tasks.depth.synth import FB_INDOOR, START_FRACTION_US, write_mvsec_tree
 
 SEQ = "indoor_flying1"
 

@@ -3,10 +3,10 @@ the mean-pose baseline, pose figures."""
 import numpy as np
 import pytest
 
-from evsnn import dhp19_preprocess as dp
-from evsnn import pose3d as p3
+from evsnn.tasks.pose import preprocess as dp
+from evsnn.tasks.pose import pose3d as p3
 from evsnn.io.dhp19 import CAMERA_POSITIONS_MM, JOINTS
-from evsnn.synth.dhp19 import camera_matrices, skeleton
+from evsnn.tasks.pose.synth import camera_matrices, skeleton
 
 H, W = 260, 344
 
@@ -342,7 +342,7 @@ def _is_png(path):
 
 
 def test_pose_figures_are_valid_pngs(tmp_path, cams, poses):
-    from evsnn import pose_plots as pp
+    from evsnn.tasks.pose import plots as pp
 
     assert len(pp.SKELETON_EDGES) == 14
     assert {j for e in pp.SKELETON_EDGES for j in e} == set(range(13))

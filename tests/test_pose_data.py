@@ -6,7 +6,7 @@ import pytest
 
 from evsnn.data import FrameCacheDataset, split_indices
 from evsnn.errors import DataMissingError
-from evsnn.pose_data import build_pose_frames, prepare_dhp19
+from evsnn.tasks.pose.data import build_pose_frames, prepare_dhp19
 
 
 @pytest.fixture(scope="module")

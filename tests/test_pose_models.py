@@ -54,7 +54,7 @@ def test_pose_archs_are_registered():
 
 
 def test_dhp19_cnn_has_the_papers_218592_weights_in_17_layers():
-    from evsnn.models.pose import count_weights
+    from evsnn.tasks.pose.models import count_weights
 
     model = build_model("dhp19_cnn", {}, in_shape=(1, 260, 344), n_classes=13)
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
@@ -304,8 +304,8 @@ def test_numpy_reference_matches_tensorflow_golden_values():
 
 
 def test_keras_convT_maps_to_torch_by_permute_without_flip():
-    from evsnn.keras_import import keras_to_torch
-    from evsnn.models.pose import KerasConvTranspose2d
+    from evsnn.tasks.pose.keras_import import keras_to_torch
+    from evsnn.tasks.pose.models import KerasConvTranspose2d
 
     x, k_t, _ = _golden_inputs()
     xt = torch.from_numpy(x).permute(2, 0, 1)[None].float()
@@ -376,7 +376,7 @@ def random_kernels(seed=0, shapes=None):
 
 
 def test_import_dhp19_cnn_matches_an_independent_keras_computation(tmp_path):
-    from evsnn.keras_import import import_dhp19_cnn
+    from evsnn.tasks.pose.keras_import import import_dhp19_cnn
     from evsnn.train import load_model
 
     kernels = random_kernels()
@@ -419,7 +419,7 @@ def test_cli_prints_the_import_summary(tmp_path, capsys):
 ])
 def test_import_errors_name_the_file_and_the_layer(tmp_path, capsys, case, pattern):
     from evsnn.cli import main
-    from evsnn.keras_import import import_dhp19_cnn
+    from evsnn.tasks.pose.keras_import import import_dhp19_cnn
 
     kw = {}
     if case == "missing":
@@ -436,7 +436,7 @@ def test_import_errors_name_the_file_and_the_layer(tmp_path, capsys, case, patte
 
 
 def test_import_refuses_a_file_that_is_not_hdf5(tmp_path):
-    from evsnn.keras_import import import_dhp19_cnn
+    from evsnn.tasks.pose.keras_import import import_dhp19_cnn
 
     bad = tmp_path / "DHP_CNN.model"
     bad.write_bytes(b"not hdf5")

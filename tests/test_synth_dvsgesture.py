@@ -8,7 +8,7 @@ from evsnn.events import slice_time
 from evsnn.io import info
 from evsnn.io.aedat3 import read_aedat3
 from evsnn.io.dvsgesture import CLASS_NAMES, list_trials, read_gesture_mapping, read_labels, read_trial_list
-from evsnn.synth.dvsgesture import write_dvsgesture_tree
+from evsnn.tasks.gesture.synth import write_dvsgesture_tree
 
 SMALL = dict(n_train_users=2, n_test_users=1, lightings=("fluorescent", "led"), repeats=2, seed=0)
 

@@ -2,7 +2,13 @@ import math
 
 import torch
 
-from evsnn.tasks import ClassificationTask, PoseTask, gaussian_heatmaps, heatmap_peaks, make_task
+from types import SimpleNamespace
+
+import numpy as np
+
+from evsnn.tasks import make_task
+from evsnn.tasks.gesture.metrics import ClassificationTask
+from evsnn.tasks.pose.metrics import PoseTask, gaussian_heatmaps, heatmap_peaks
 
 
 def test_gaussian_heatmaps_peak_at_joint_and_zero_for_invisible():
@@ -32,6 +38,13 @@ def test_pose_task_loss_and_mpjpe():
     assert task.batch_stats(per_step, uv)["mpjpe2d"] == 0.0
 
 
-def test_make_task():
-    assert isinstance(make_task("gesture", n_classes=11), ClassificationTask)
-    assert make_task("pose", sigma=3.0).sigma == 3.0
+def test_make_task_asks_the_task_package_for_its_adapter():
+    ds = SimpleNamespace(attrs={"n_classes": 11, "downsample": 4}, labels=np.array([0, 3]))
+    g = make_task("gesture", {"loss": "cross_entropy"}, ds, ds)
+    assert isinstance(g, ClassificationTask) and g.n_classes == 11 and g.loss_name == "cross_entropy"
+    p = make_task("pose", {"loss": None, "heatmap_sigma": 3.0}, ds, ds)
+    assert isinstance(p, PoseTask) and p.sigma == 3.0 and p.pixel_scale == 4.0 and p.loss_name == "mse"
+    d = make_task("depth", {"loss": "silog", "depth_cutoffs": [5]}, ds, ds)
+    assert d.n_classes == 1 and d.metric_names == ("mde_cm", "mde5_cm") and d.loss_name == "silog"
+    no_attr = SimpleNamespace(attrs={}, labels=np.array([0, 6]))
+    assert make_task("gesture", {}, no_attr, SimpleNamespace(labels=np.array([9]))).n_classes == 10

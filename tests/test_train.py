@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from evsnn.errors import TrainingError
-from evsnn.evaluate import classification_metrics, confusion_matrix, evaluate_classifier
+from evsnn.tasks.gesture.evaluate import classification_metrics, confusion_matrix, evaluate_classifier
 from evsnn.models import build_model, count_parameters
 from evsnn.train import RunSpec, fit, load_checkpoint, load_model
 
