@@ -1,4 +1,4 @@
-"""DHP19 official preprocessing: evsnn.dhp19_preprocess against a straightforward per-event Python version, one core.
+"""DHP19 official preprocessing: evsnn.tasks.pose.preprocess against a straightforward per-event Python version, one core.
 
 The same events (default: 2 M DHP19-like events of 4 multiplexed DAVIS346 cameras over about 7 s: moving blobs
 like limbs, 10 % background activity, a hot pixel above the 1e4 threshold, a blinking IR LED in the official
@@ -6,10 +6,10 @@ mask, sorted timestamps) go through the complete official pipeline with every fi
 out-of-range removal, hot-pixel filter (1e4), background-activity filter (70 ms), the two IR masks, constant-count
 frames of 7500 x 4 events with 3-sigma normalisation, mean Vicon labels:
 
-- ``evsnn (numba)``: :func:`evsnn.dhp19_preprocess.preprocess_events` (compiled background filter and frame
+- ``evsnn (numba)``: :func:`evsnn.tasks.pose.preprocess.preprocess_events` (compiled background filter and frame
   kernel; numba's compilation happens before timing);
 - ``evsnn (numpy backend)``: the same with ``backend="numpy"`` (no numba);
-- ``evsnn incl. .aedat/.mat reading``: :func:`~evsnn.dhp19_preprocess.preprocess_recording` on the events written as
+- ``evsnn incl. .aedat/.mat reading``: :func:`~evsnn.tasks.pose.preprocess.preprocess_recording` on the events written as
   an AEDAT 2.0 file + Vicon .mat (reading, start/stop rule, preprocessing);
 - ``straightforward per-event Python``: the MATLAB loops transcribed to Python (written below, independent of
   evsnn): a loop over events for the window, the range check and the coordinate transform, a dict of per-pixel
@@ -41,7 +41,7 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-from evsnn import dhp19_preprocess as dp  # noqa: E402
+from evsnn.tasks.pose import preprocess as dp  # noqa: E402
 from evsnn.events import CAMERA_EVENT_DTYPE  # noqa: E402
 
 EVSNN_NUMBA = "evsnn (numba)"
