@@ -322,15 +322,13 @@ def test_normal_archive_extracts_once(tmp_path, mode, suffix):
             for name, data in files.items():
                 zf.writestr(name, data)
     else:
-        make_tar(archive, [*files.items(), link("top/inner_link", "a.txt")], mode)
+        make_tar(archive, list(files.items()), mode)
     dest = tmp_path / "extract"
     dest.mkdir()
     (dest / "unrelated.txt").write_text("kept")  # an existing destination folder is merged into
     paths = safe_extract(archive, dest, progress=False)
     for name, data in files.items():
         assert (dest / name).read_bytes() == data and dest / name in paths
-    if mode != "zip":
-        assert (dest / "top/inner_link").is_symlink() and (dest / "top/inner_link").read_bytes() == b"alpha"
     assert (dest / "unrelated.txt").read_text() == "kept"
     assert not [p for p in tmp_path.iterdir() if ".extracting-" in p.name]
     # Second call: the marker makes it a no-op (a local edit survives).

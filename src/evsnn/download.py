@@ -7,8 +7,9 @@ The three building blocks every dataset fetcher uses:
   md5 / sha256 and only then renames the file atomically to ``dest``. A file whose checksum does not match is
   deleted, so a failed run never leaves a file that looks complete.
 - :func:`safe_extract` unpacks tar (plain, gz, bz2, xz) and zip archives into a temporary sibling directory,
-  refusing any member that could write outside the destination (absolute paths, ``..`` components, links
-  pointing outside, device files), and renames the result into place only when everything succeeded.
+  refusing any member that could write outside the destination (absolute paths, ``..`` components, any
+  symlink or hard link, device files) before the first member is written, and any archive whose members need
+  more space than is free; it renames the result into place only when everything succeeded.
 - :func:`manual_download_message` phrases the one-paragraph instruction for datasets that cannot be fetched
   automatically (login walls, Box / Google-Drive folders).
 """
@@ -380,32 +381,22 @@ def _bad_name(name: str) -> str | None:
     return None
 
 
-def _link_escapes(member_name: str, target: str, *, hardlink: bool) -> bool:
-    """True when a link target, resolved lexically inside the archive root, leaves it (or is absolute)."""
-    if not target or target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", target):
-        return True
-    base = PurePosixPath() if hardlink else PurePosixPath(member_name).parent
-    depth = 0
-    for part in (base / target.replace("\\", "/")).parts:
-        if part in ("", "."):
-            continue
-        depth = depth - 1 if part == ".." else depth + 1
-        if depth < 0:
-            return True
-    return False
-
-
 def _check_tar_member(archive: Path, member: tarfile.TarInfo) -> None:
+    """Refuse a member that is not a plain file or directory with a safe name.
+
+    The dataset archives hold no links, so every symlink and hard link is refused, whatever it points to: a
+    chain of links that each look harmless can still reach outside the destination (CVE-2025-4517 and the
+    textual checks of older Pythons), and refusing links does not depend on the Python release's tarfile filter.
+    """
     why = _bad_name(member.name)
     if why is None:
-        if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+        if member.issym():
+            why = f"is a symlink (to {member.linkname!r}); archives with links are not extracted"
+        elif member.islnk():
+            why = f"is a hard link (to {member.linkname!r}); archives with links are not extracted"
+        elif member.ischr() or member.isblk() or member.isfifo() or member.isdev():
             why = "is a device or FIFO file"
-        elif member.issym() and _link_escapes(member.name, member.linkname, hardlink=False):
-            why = f"is a symlink pointing outside the destination ({member.linkname!r})"
-        elif member.islnk() and (_bad_name(member.linkname) or _link_escapes(member.name, member.linkname,
-                                                                                hardlink=True)):
-            why = f"is a hard link pointing outside the destination ({member.linkname!r})"
-        elif not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        elif not (member.isreg() or member.isdir()):
             why = f"has the unsupported tar type {member.type!r}"
     if why:
         raise EvsnnError(f"refusing to extract {archive}: member {member.name!r} {why}")
@@ -415,7 +406,7 @@ def _tar_filter(archive: Path):
     data_filter = getattr(tarfile, "data_filter", None)  # Python >= 3.11.4 / 3.12
 
     def _filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
-        _check_tar_member(archive, member)
+        _check_tar_member(archive, member)  # first: it never relies on data_filter
         if data_filter is None:
             return member
         try:
@@ -426,13 +417,35 @@ def _tar_filter(archive: Path):
     return _filter
 
 
+def _check_free_space(archive: Path, total: int, where: Path) -> None:
+    """Refuse an extraction whose members need more bytes than the file system of ``where`` has free."""
+    probe = where
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if total > free:
+        raise EvsnnError(f"refusing to extract {archive}: its members hold {total} bytes but only {free} bytes are "
+                         f"free in {probe}")
+
+
+def _scan_tar(archive: Path) -> int:
+    """Check every member of a tar archive before anything is written; returns the sum of the member sizes."""
+    total = 0
+    with tarfile.open(archive, mode="r|*") as tar:
+        for member in tar:
+            _check_tar_member(archive, member)
+            total += max(int(member.size), 0)
+    return total
+
+
 def _extract_tar(archive: Path, tmp: Path, progress: bool) -> list[str]:
     from tqdm.auto import tqdm
 
     names: list[str] = []
     flt = _tar_filter(archive)
-    # Stream mode ("r|*"): one sequential pass over a multi-GB compressed archive; every member is checked
-    # before it is written, and the temporary directory is thrown away if any member is refused.
+    # Stream mode ("r|*"): a sequential pass over a multi-GB compressed archive. Every member was checked by
+    # _scan_tar before this pass; the filter checks each one again (the file could have changed in between),
+    # and the temporary directory is thrown away if any member is refused.
     with tarfile.open(archive, mode="r|*") as tar, tqdm(desc=f"extract {archive.name}", unit=" files",
                                                         file=sys.stderr, disable=not progress,
                                                         leave=False) as bar:
@@ -444,25 +457,38 @@ def _extract_tar(archive: Path, tmp: Path, progress: bool) -> list[str]:
 
         if getattr(tarfile, "data_filter", None) is not None:
             tar.extractall(tmp, members=members(), filter=flt)
-        else:  # pragma: no cover - Python < 3.11.4
+        else:  # Python < 3.11.4: no filter argument; links and unsafe names are refused by flt all the same
             for member in members():
                 flt(member, str(tmp))
-                tar.extract(member, tmp)
+                tar.extract(member, tmp, set_attrs=False)  # no chown/chmod: no setuid bits, no foreign owners
     return names
+
+
+def _scan_zip(archive: Path, zf: zipfile.ZipFile) -> tuple[list[zipfile.ZipInfo], int]:
+    """Check every member of a zip archive (its central directory) before anything is written; returns the
+    members and the sum of their uncompressed sizes."""
+    infos = zf.infolist()
+    total = 0
+    for info in infos:
+        why = _bad_name(info.filename)
+        mode = info.external_attr >> 16
+        if why is None and mode:
+            if stat.S_ISLNK(mode):
+                why = "is a symlink; archives with links are not extracted"
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                why = "is a device or FIFO file"
+        if why:
+            raise EvsnnError(f"refusing to extract {archive}: member {info.filename!r} {why}")
+        total += max(int(info.file_size), 0)
+    return infos, total
 
 
 def _extract_zip(archive: Path, tmp: Path, progress: bool) -> list[str]:
     from tqdm.auto import tqdm
 
     with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        for info in infos:  # check everything first: zip has a central directory
-            why = _bad_name(info.filename)
-            mode = info.external_attr >> 16
-            if why is None and mode and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
-                why = "is a device or FIFO file"
-            if why:
-                raise EvsnnError(f"refusing to extract {archive}: member {info.filename!r} {why}")
+        infos, total = _scan_zip(archive, zf)  # check everything first: zip has a central directory
+        _check_free_space(archive, total, tmp.parent)
         for info in tqdm(infos, desc=f"extract {archive.name}", unit=" files", file=sys.stderr,
                          disable=not progress, leave=False):
             zf.extract(info, tmp)
@@ -504,9 +530,11 @@ def _normalise_names(names: Iterable[str]) -> list[str]:
 def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike, *, progress: bool = True) -> list[Path]:
     """Extract a tar (plain/gz/bz2/xz) or zip archive into ``dest_dir`` without ever writing outside it.
 
-    Any member with an absolute path, a ``..`` component, a symlink or hard link pointing outside
-    ``dest_dir``, or a device/FIFO type makes the whole extraction fail with
-    :class:`~evsnn.errors.EvsnnError` naming the archive and the member. Members are written into a
+    Any member with an absolute path, a ``..`` component, any symlink or hard link (the datasets' archives hold
+    none; links are refused on every Python version, without relying on tarfile's extraction filter), or a
+    device/FIFO type makes the whole extraction fail with :class:`~evsnn.errors.EvsnnError` naming the archive
+    and the member; every member is checked before the first one is written. So is an archive whose members
+    together hold more bytes than the destination's file system has free. Members are written into a
     temporary sibling directory of ``dest_dir`` which is renamed into place only after every member was
     extracted, so a refused member, a corrupt archive or a kill leaves nothing half-extracted. A marker file
     ``dest_dir/.<archive name>.extracted.json`` records a finished extraction; calling again with the same
@@ -543,6 +571,7 @@ def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike, *, pro
                 raise EvsnnError(f"{archive} is not a readable zip archive or is truncated ({exc})") from exc
         else:
             try:
+                _check_free_space(archive, _scan_tar(archive), tmp.parent)
                 names = _extract_tar(archive, tmp, progress)
             except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
                 if isinstance(exc, OSError) and exc.errno is not None:
