@@ -426,7 +426,7 @@ def test_default_tree_check_and_registry(tmp_path):
     mvsec = datasets.get_dataset("mvsec")
     bag = mvsec.file("indoor_flying1_data.bag")
     assert bag.md5 == "fd01f35eb52a754e8195d478ed2a00a2"
-    assert bag.direct_urls() == ["http://visiondata.cis.upenn.edu/mvsec/indoor_flying/indoor_flying1_data.bag"]
+    assert bag.direct_urls() == ["https://visiondata.cis.upenn.edu/mvsec/indoor_flying/indoor_flying1_data.bag"]
     hdf5 = [f for f in mvsec.files if f.name.endswith(".hdf5")]
     assert len(hdf5) == 12 and not any(f.has_checksum for f in hdf5)
     assert mvsec.file("outdoor_day2_gt.bag").md5 == "69fb399411d7098b3e2cf3850f593e7b"

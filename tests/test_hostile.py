@@ -3,18 +3,24 @@ inside its own scratch directory (tmp_path). Every test asserts the refusal, its
 nothing was written outside the scratch directory's expected places."""
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import shutil
+import socket
 import stat
 import tarfile
+import threading
+import urllib.request
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from evsnn import download as dl
-from evsnn.download import safe_extract
+from evsnn.download import download, safe_extract
 from evsnn.errors import EvsnnError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,3 +159,156 @@ def test_extraction_larger_than_free_space_is_refused(tmp_path, monkeypatch, kin
     assert str(err.value) == (f"refusing to extract {archive}: its members hold 200000 bytes but only 150000 bytes "
                               f"are free in {tmp_path}")
     assert snapshot(tmp_path) == before
+
+
+# ===================================================================== 2. downloads never mix two versions
+class VersionedState:
+    """One file whose version can change between requests; logs (Range, If-Range) of every request."""
+
+    def __init__(self):
+        self.versions: list[tuple[bytes, dict[str, str]]] = []  # (body, validator headers)
+        self.current = 0
+        self.switch_after_first = False
+        self.cut_first_after: int | None = None
+        self.requests: list[tuple[str | None, str | None]] = []
+        self.redirects: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.port = 0
+
+    def url(self, path: str = "/f.bin") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+class VersionedHandler(BaseHTTPRequestHandler):
+    """Honours Range, and If-Range as RFC 9110 says: a validator that does not match gets the whole file (200)."""
+
+    def do_GET(self):  # noqa: N802
+        st: VersionedState = self.server.state
+        if self.path in st.redirects:
+            self.send_response(302)
+            self.send_header("Location", st.redirects[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        rng, if_range = self.headers.get("Range"), self.headers.get("If-Range")
+        with st.lock:
+            first = not st.requests
+            st.requests.append((rng, if_range))
+            body, validators = st.versions[st.current]
+            if first and st.switch_after_first:
+                st.current += 1
+        start, status = 0, 200
+        if rng and (if_range is None or if_range in validators.values()):
+            start, status = int(rng.removeprefix("bytes=").split("-")[0]), 206
+        part = body[start:]
+        self.send_response(status)
+        for k, v in validators.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(part)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        self.end_headers()
+        if first and st.cut_first_after is not None:
+            self.wfile.write(part[:st.cut_first_after])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.close_connection = True
+            return
+        self.wfile.write(part)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def vserver():
+    state = VersionedState()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), VersionedHandler)
+    httpd.daemon_threads = False
+    httpd.state = state
+    state.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def blob(n: int, seed: int) -> bytes:
+    out, block = bytearray(), hashlib.sha256(str(seed).encode()).digest()
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:n])
+
+
+def test_stale_part_without_validator_or_checksum_is_not_resumed(vserver, tmp_path):
+    """A partial file of version 1, the server now has version 2 and no ETag: no splice is recorded as trusted."""
+    v1, v2 = blob(50_000, 1), blob(50_000, 2)
+    vserver.versions = [(v2, {})]
+    (tmp_path / "f.bin.part").write_bytes(v1[:20_000])
+    record = tmp_path / "sha256.json"
+    dest = download(vserver.url(), tmp_path / "f.bin", record_checksum_to=record, progress=False)
+    assert dest.read_bytes() == v2
+    assert vserver.requests == [(None, None)]  # no Range: started again from byte 0
+    assert json.loads(record.read_text())["f.bin"]["sha256"] == hashlib.sha256(v2).hexdigest()
+    assert sorted(os.listdir(tmp_path)) == ["f.bin", "sha256.json"]
+
+
+@pytest.mark.parametrize("validators", [{"ETag": '"v1"'}, {"Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT"}])
+def test_resume_sends_if_range_and_appends_the_same_version(vserver, tmp_path, validators):
+    data = blob(60_000, 3)
+    vserver.versions = [(data, validators)]
+    vserver.cut_first_after = 25_000
+    dest = download(vserver.url(), tmp_path / "f.bin", backoff=0, progress=False, chunk=4096)
+    assert dest.read_bytes() == data
+    assert vserver.requests == [(None, None), ("bytes=25000-", next(iter(validators.values())))]
+    assert sorted(os.listdir(tmp_path)) == ["f.bin"]  # the validator file is gone with the part
+
+
+def test_file_changed_between_attempts_is_downloaded_whole(vserver, tmp_path):
+    """The connection breaks, the file changes on the server: If-Range makes it answer 200 with version 2."""
+    v1, v2 = blob(60_000, 4), blob(60_000, 5)
+    vserver.versions = [(v1, {"ETag": '"v1"'}), (v2, {"ETag": '"v2"'})]
+    vserver.switch_after_first = True
+    vserver.cut_first_after = 25_000
+    dest = download(vserver.url(), tmp_path / "f.bin", backoff=0, progress=False, chunk=4096,
+                    record_checksum_to=tmp_path / "sha256.json")
+    assert dest.read_bytes() == v2  # not v1[:25000] + v2[25000:]
+    assert vserver.requests == [(None, None), ("bytes=25000-", '"v1"')]
+
+
+def test_https_to_http_redirect_is_refused(vserver, tmp_path):
+    handler = dl._NoDowngradeRedirect()
+    req = urllib.request.Request("https://data.example.org/f.bin")
+    with pytest.raises(dl._Permanent) as err:
+        handler.redirect_request(req, None, 302, "Found", {}, "http://127.0.0.1:9/f.bin")
+    assert str(err.value) == ("redirected (HTTP 302) from https to http://127.0.0.1:9/f.bin, which is not https; "
+                              "refusing the downgrade")
+    assert handler.redirect_request(req, None, 302, "Found", {}, "https://mirror.example.org/f.bin") is not None
+    # redirects that stay on plain http (the local test server) are still followed
+    data = blob(5_000, 6)
+    vserver.versions = [(data, {})]
+    vserver.redirects["/old.bin"] = vserver.url("/f.bin")
+    assert download(vserver.url("/old.bin"), tmp_path / "f.bin", progress=False).read_bytes() == data
+
+
+def test_mvsec_downloads_use_https():
+    from evsnn import datasets
+
+    urls = [u for f in datasets.MVSEC.files for u in f.direct_urls()]
+    assert urls and all(u.startswith("https://") for u in urls)
+
+
+def test_download_larger_than_free_space_is_refused(vserver, tmp_path, monkeypatch):
+    vserver.versions = [(blob(200_000, 7), {"ETag": '"v1"'})]
+    _tiny_disk(monkeypatch, 150_000)
+    url = vserver.url()
+    with pytest.raises(EvsnnError) as err:
+        download(url, tmp_path / "f.bin", progress=False)
+    assert str(err.value) == (f"refusing to download f.bin from {url}: the server announces 200000 bytes but only "
+                              f"150000 bytes are free in {tmp_path}")
+    assert os.listdir(tmp_path) == []

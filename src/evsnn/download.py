@@ -3,7 +3,8 @@
 The three building blocks every dataset fetcher uses:
 
 - :func:`download` streams a URL (or the first working of several mirrors) to ``dest.part``, resumes an
-  interrupted transfer with an HTTP ``Range`` request, retries transient network failures, verifies the
+  interrupted transfer with an HTTP ``Range`` + ``If-Range`` request (never splicing two versions of a file),
+  retries transient network failures, verifies the
   md5 / sha256 and only then renames the file atomically to ``dest``. A file whose checksum does not match is
   deleted, so a failed run never leaves a file that looks complete.
 - :func:`safe_extract` unpacks tar (plain, gz, bz2, xz) and zip archives into a temporary sibling directory,
@@ -31,6 +32,7 @@ import tarfile
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -181,19 +183,88 @@ def _int_header(headers, name: str) -> int | None:
         return None
 
 
+def _validator_path(part: Path) -> Path:
+    """Where the validator (ETag / Last-Modified) of the response that began ``part`` is kept."""
+    return part.with_name(part.name + ".validator.json")
+
+
+def _discard(part: Path) -> None:
+    """Delete a partial file and its validator (the next request starts from byte 0)."""
+    part.unlink(missing_ok=True)
+    _validator_path(part).unlink(missing_ok=True)
+
+
+def _read_validator(part: Path) -> dict:
+    try:
+        data = json.loads(_validator_path(part).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_validator(part: Path, url: str, headers) -> None:
+    """Keep the strong ETag (or else the Last-Modified date) of a response that starts ``part``; a later resume
+    sends it as ``If-Range``, so the server appends only bytes of this same version of the file."""
+    etag = (headers.get("ETag") or "").strip() if headers is not None else ""
+    modified = (headers.get("Last-Modified") or "").strip() if headers is not None else ""
+    if etag.startswith("W/"):
+        etag = ""  # a weak ETag is not allowed in If-Range
+    if not (etag or modified):
+        _validator_path(part).unlink(missing_ok=True)
+        return
+    _validator_path(part).write_text(json.dumps({"url": url, "etag": etag or None,
+                                                 "last_modified": modified or None}) + "\n")
+
+
+class _NoDowngradeRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, except one that leaves https (a downgrade to plain http, or to another scheme)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = urllib.parse.urljoin(req.full_url, newurl)
+        if (urllib.parse.urlsplit(req.full_url).scheme.lower() == "https"
+                and urllib.parse.urlsplit(new).scheme.lower() != "https"):
+            if fp is not None:
+                fp.close()
+            raise _Permanent(f"redirected (HTTP {code}) from https to {new}, which is not https; refusing the "
+                             "downgrade")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _check_disk(url: str, part: Path, label: str, incoming: int | None, reclaimed: int) -> None:
+    """Refuse a body that the file system of ``part`` cannot hold (``reclaimed``: bytes of ``part`` that the
+    write replaces)."""
+    if incoming is None:
+        return
+    free = shutil.disk_usage(part.parent).free + reclaimed
+    if incoming > free:
+        raise EvsnnError(f"refusing to download {label} from {url}: the server announces {incoming} bytes but only "
+                         f"{free} bytes are free in {part.parent}")
+
+
 def _fetch_once(url: str, part: Path, *, resume: bool, chunk: int, timeout: float, progress: bool,
-                label: str) -> None:
+                label: str, checksum: bool = False) -> None:
     """One HTTP(S)/file request that writes (or appends) the body to ``part``.
 
-    Raises _Transient for failures a retry with resume may fix and _Permanent for the rest.
+    A partial file is continued only when the bytes appended are known to belong to the same file: with the
+    ``If-Range`` validator saved from the response that began it, or when a checksum (``checksum``) checks the
+    result; otherwise it starts again from byte 0. Raises _Transient for failures a retry with resume may fix
+    and _Permanent for the rest.
     """
     offset = part.stat().st_size if (resume and part.exists()) else 0
+    validator = _read_validator(part) if offset else {}
+    if_range = validator.get("etag") or validator.get("last_modified")
+    if offset and not if_range and not checksum:
+        log.info("%s: nothing tells whether %s's %d bytes come from the same version of the file (no ETag or "
+                 "Last-Modified, no checksum); downloading it from byte 0", url, part.name, offset)
+        offset = 0
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+        if if_range:
+            headers["If-Range"] = if_range
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.build_opener(_NoDowngradeRedirect).open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             # Range not satisfiable: the partial file is already complete, or longer than the remote file.
@@ -201,7 +272,7 @@ def _fetch_once(url: str, part: Path, *, resume: bool, chunk: int, timeout: floa
             exc.close()
             if match and int(match.group(1)) == offset:
                 return
-            part.unlink(missing_ok=True)
+            _discard(part)
             raise _Transient(f"HTTP 416 for a resume at byte {offset}; restarting from byte 0") from exc
         exc.close()
         reason = f"HTTP {exc.code} {exc.reason}"
@@ -224,17 +295,25 @@ def _fetch_once(url: str, part: Path, *, resume: bool, chunk: int, timeout: floa
         if offset and status == 206:
             match = _CONTENT_RANGE.search(resp_headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
-                part.unlink(missing_ok=True)
+                _discard(part)
                 raise _Transient(f"server answered a resume at byte {offset} with Content-Range "
                                  f"{resp_headers.get('Content-Range')!r}; restarting from byte 0")
+            etag = (resp_headers.get("ETag") or "").strip()
+            if validator.get("etag") and etag and etag != validator["etag"]:
+                _discard(part)
+                raise _Transient(f"the file changed on the server (ETag {etag}, the partial file has "
+                                 f"{validator['etag']}); restarting from byte 0")
             total = int(match.group(3)) if match.group(3) != "*" else None
             mode = "ab"
+            _check_disk(url, part, label, length, 0)
         else:
             if offset:
-                log.info("%s ignored the Range request; downloading %s from byte 0", url, label)
+                log.info("%s answered the Range request with the whole file; downloading %s from byte 0", url, label)
             offset = 0
             total = length
             mode = "wb"
+            _check_disk(url, part, label, length, part.stat().st_size if part.exists() else 0)
+            _save_validator(part, url, resp_headers)
         received = 0
         try:
             from tqdm.auto import tqdm
@@ -260,7 +339,7 @@ def _fetch_once(url: str, part: Path, *, resume: bool, chunk: int, timeout: floa
             raise _Transient(f"transfer interrupted: got {received} of {length} bytes "
                              f"(file now {offset + received} bytes)")
         if total is not None and part.stat().st_size != total:
-            part.unlink(missing_ok=True)
+            _discard(part)
             raise _Transient(f"{part.name} has {offset + received} bytes but the server announced {total}; "
                              "restarting from byte 0")
 
@@ -273,7 +352,12 @@ def download(url: str | Sequence[str], dest: str | os.PathLike, *, md5: str | No
 
     The body is streamed to ``dest.part``. With ``resume`` an existing ``dest.part`` is continued with a
     ``Range: bytes=N-`` request (appended when the server answers 206 Partial Content, restarted from byte 0
-    when it answers 200). Interrupted transfers (connection reset, timeout, short read, HTTP 5xx/429) are
+    when it answers 200) only when the appended bytes are known to come from the same version of the file:
+    the request carries ``If-Range`` with the ETag (or Last-Modified date) of the response that began
+    ``dest.part`` (kept in ``dest.part.validator.json``), or a checksum checks the whole file. Without either,
+    the download starts again from byte 0. A redirect from https to anything but https is refused, and a body
+    whose announced length exceeds the free disk space is refused before a byte is written
+    (:class:`~evsnn.errors.EvsnnError`). Interrupted transfers (connection reset, timeout, short read, HTTP 5xx/429) are
     retried up to ``retries`` times per URL, resuming each time and sleeping ``backoff * attempt`` seconds;
     permanent failures (HTTP 4xx, DNS failure, refused connection) move on to the next mirror at once.
 
@@ -322,7 +406,7 @@ def download(url: str | Sequence[str], dest: str | os.PathLike, *, md5: str | No
             resumed_from = part.stat().st_size if (resume and part.exists()) else 0
             try:
                 _fetch_once(u, part, resume=resume, chunk=chunk, timeout=timeout, progress=progress,
-                            label=dest.name)
+                            label=dest.name, checksum=bool(expected))
             except _Transient as exc:
                 attempt += 1
                 if attempt > retries:
@@ -339,12 +423,13 @@ def download(url: str | Sequence[str], dest: str | os.PathLike, *, md5: str | No
             bad = _first_mismatch(part, expected)
             if bad is None:
                 os.replace(part, dest)
+                _validator_path(part).unlink(missing_ok=True)
                 if record is not None and recorded is None:
                     _write_record(record, dest.name, {"sha256": sha256sum(dest), "size": dest.stat().st_size,
                                                       "url": u, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
                 log.info("downloaded %s from %s", dest, u)
                 return dest
-            part.unlink(missing_ok=True)
+            _discard(part)
             if resumed_from and not fresh_retry_done:
                 # The stale partial file may have come from another version of the file: try once from byte 0.
                 fresh_retry_done = True
