@@ -17,13 +17,22 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from evsnn import download as dl
 from evsnn.download import download, safe_extract
-from evsnn.errors import EvsnnError
+from evsnn.errors import EvsnnError, FormatError
 
 ROOT = Path(__file__).resolve().parents[1]
+
+try:  # Lava sets the multiprocessing start method when first imported: import it before any test runs
+    import lava.lib.dl.netx  # noqa: F401
+    HAVE_LAVA = True
+except ImportError:  # pragma: no cover - the lava extras are not installed
+    HAVE_LAVA = False
+needs_lava = pytest.mark.skipif(not HAVE_LAVA, reason="lava-dl is not installed")
 
 
 def snapshot(root: Path) -> dict[str, bytes | str | None]:
@@ -312,3 +321,166 @@ def test_download_larger_than_free_space_is_refused(vserver, tmp_path, monkeypat
     assert str(err.value) == (f"refusing to download f.bin from {url}: the server announces 200000 bytes but only "
                               f"150000 bytes are free in {tmp_path}")
     assert os.listdir(tmp_path) == []
+
+
+# ======================================================== 3./4. HDF5: no other local file, no claimed giants
+SECRET = b"SECRET-CONTENTS-OF-AN-UNRELATED-FILE"
+
+
+def _secret(tmp_path: Path) -> Path:
+    p = tmp_path / "unrelated.txt"
+    p.write_bytes(SECRET)
+    return p
+
+
+def _net_layer(group, ltype: str, shape, type_external: Path | None = None):
+    if type_external is not None:  # the layer type's bytes live in another file
+        group.create_dataset("type", (1,), "S36", external=[(os.fspath(type_external), 0, 36)])
+    else:
+        group.create_dataset("type", (1,), "S10", [ltype.encode()])
+    group.create_dataset("shape", data=np.array(shape))
+    for k, v in {"type": "SDNN", "activation": "relu", "vThMant": 2}.items():
+        group.create_dataset(f"neuron/{k}", data=v)
+
+
+def crafted_h5(path: Path, kind: str, tmp_path: Path, base: str = "layer/0") -> Path:
+    """A file whose dataset (or group) at ``base`` reads another local file, or claims 4 TiB."""
+    secret = _secret(tmp_path)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as fh:
+        fh.create_dataset("data", data=np.frombuffer(SECRET, dtype="u1"))
+    with h5py.File(path, "w") as fh:
+        if kind == "external-storage":
+            fh.create_dataset(base, (len(SECRET),), "u1", external=[(os.fspath(secret), 0, len(SECRET))])
+        elif kind == "external-link":
+            fh[base] = h5py.ExternalLink(os.fspath(other), "/data")
+        elif kind == "virtual":
+            layout = h5py.VirtualLayout(shape=(len(SECRET),), dtype="u1")
+            layout[:] = h5py.VirtualSource(os.fspath(other), "data", shape=(len(SECRET),))
+            fh.create_virtual_dataset(base, layout)
+        elif kind == "giant":  # 4 TiB claimed, nothing allocated: the file stays a few kB
+            fh.create_dataset(base, shape=(1 << 40,), dtype="f4", chunks=(1 << 16,))
+    return path
+
+
+PROBLEMS = {
+    "external-storage": "keeps its data in external files ({secret}); refusing to read it",
+    "external-link": "is an external link to {other}:/data; refusing to follow it",
+    "virtual": "is a virtual dataset (mapped from other files); refusing to read it",
+    "giant": "claims shape (1099511627776,) of float32 (4398046511104 bytes), more than the {limit} bytes allowed; "
+             "refusing to read it",
+}
+
+
+def _expected(kind: str, tmp_path: Path, name: str, limit: int = 1 << 30) -> str:
+    what = "/" + name
+    prefix = "dataset " if kind != "external-link" else ""
+    return prefix + what + " " + PROBLEMS[kind].format(secret=tmp_path / "unrelated.txt", other=tmp_path / "other.h5",
+                                                       limit=limit)
+
+
+@needs_lava
+@pytest.mark.parametrize("kind", ["external-storage", "external-link", "virtual", "giant"])
+def test_netx_file_reading_other_files_or_claiming_4tib_is_refused(tmp_path, kind):
+    from evsnn.lava.netx import read_layers
+
+    path = tmp_path / "crafted.net"
+    crafted_h5(path, kind, tmp_path, base="layer/0/weight")
+    with h5py.File(path, "a") as fh:
+        _net_layer(fh["layer/0"], "input", (1, 4, 4))
+    before = snapshot(tmp_path)
+    with pytest.raises(FormatError) as err:
+        read_layers(path)
+    assert str(err.value) == f"{path}: " + _expected(kind, tmp_path, "layer/0/weight")
+    assert SECRET.decode() not in str(err.value)
+    assert snapshot(tmp_path) == before
+
+
+@needs_lava
+def test_netx_layer_type_from_another_file_is_not_printed(tmp_path):
+    """The reported case: the layer type's bytes come from an unrelated file and ended up in the message."""
+    from evsnn.cli import main
+
+    path = tmp_path / "leak.net"
+    with h5py.File(path, "w") as fh:
+        _net_layer(fh.create_group("layer/0"), "input", (1, 4, 4), type_external=_secret(tmp_path))
+    rc, msg = _cli(main, ["netx", "info", str(path)])
+    assert rc == 2 and SECRET.decode() not in msg
+    assert msg == (f"error: {path}: dataset /layer/0/type keeps its data in external files "
+                   f"({tmp_path / 'unrelated.txt'}); refusing to read it")
+
+
+def _cli(main, argv) -> tuple[int, str]:
+    import contextlib
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(argv)
+    return rc, err.getvalue().strip()
+
+
+@needs_lava
+def test_netx_run_caps_the_random_input_the_file_claims(tmp_path):
+    from evsnn.lava.run import MAX_RANDOM_INPUT_BYTES, run_file
+
+    path = tmp_path / "wide.net"
+    with h5py.File(path, "w") as fh:  # 6 kB that claim a 4 x 4096 x 4096 input: 4 GiB of float64 per 8 steps
+        _net_layer(fh.create_group("layer/0"), "input", (4, 4096, 4096))
+    with pytest.raises(EvsnnError) as err:
+        run_file(path)
+    assert str(err.value) == (f"{path}: a random input of 1 sample(s) of shape [4, 4096, 4096] x 8 steps would take "
+                              f"4294967296 bytes, more than the {MAX_RANDOM_INPUT_BYTES} allowed; use fewer --samples "
+                              "or --steps, or pass --input")
+    with h5py.File(path, "w") as fh:  # a layer beyond any network: refused before any Lava process is built
+        _net_layer(fh.create_group("layer/0"), "input", (1024, 1024, 1024))
+    with pytest.raises(FormatError, match=r"layer 0 \(input\): declared shape \[1024, 1024, 1024\] is empty or has "
+                                          r"more than 67108864 neurons$"):
+        run_file(path)
+
+
+@pytest.mark.parametrize("kind", ["external-storage", "external-link", "virtual"])
+def test_keras_model_reading_other_files_is_refused(tmp_path, kind):
+    from evsnn.keras_import import read_dhp19_keras
+
+    path = tmp_path / "DHP_CNN.model"
+    crafted_h5(path, kind, tmp_path, base="model_weights/conv2d_1/conv2d_1/kernel:0")
+    with pytest.raises(FormatError) as err:
+        read_dhp19_keras(path)
+    assert str(err.value) == f"{path}: " + _expected(kind, tmp_path, "model_weights/conv2d_1/conv2d_1/kernel:0")
+    assert SECRET.decode() not in str(err.value)
+
+
+def _mvsec_data(path: Path, events_kind: str | None, tmp_path: Path) -> Path:
+    if events_kind is not None:
+        crafted_h5(path, events_kind, tmp_path, base="davis/left/events")
+    mode = "a" if events_kind is not None else "w"
+    with h5py.File(path, mode) as fh:
+        if events_kind is None:
+            fh.create_dataset("davis/left/events", data=np.zeros((4, 4)))
+        fh.create_dataset("davis/right/events", data=np.zeros((4, 4)))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["external-storage", "external-link", "virtual"])
+def test_mvsec_file_reading_other_files_is_refused(tmp_path, kind):
+    from evsnn.io import mvsec as mv
+
+    path = _mvsec_data(tmp_path / "indoor_flying1_data.hdf5", kind, tmp_path)
+    with pytest.raises(FormatError) as err:
+        mv.MVSECSequence(path)
+    assert str(err.value) == f"{path}: " + _expected(kind, tmp_path, "davis/left/events")
+    assert SECRET.decode() not in str(err.value)
+
+
+def test_mvsec_timestamps_claiming_4tib_are_not_read(tmp_path):
+    from evsnn.io import mvsec as mv
+
+    gt = tmp_path / "indoor_flying1_gt.hdf5"
+    crafted_h5(gt, "giant", tmp_path, base="davis/left/depth_image_rect_ts")
+    with h5py.File(gt, "a") as fh:
+        fh.create_dataset("davis/left/depth_image_rect", data=np.zeros((1, 4, 4), dtype="f4"))
+    assert gt.stat().st_size < 64_000
+    with pytest.raises(FormatError) as err:
+        mv.read_depth_timestamps(gt)
+    assert str(err.value) == f"{gt}: " + _expected("giant", tmp_path, "davis/left/depth_image_rect_ts",
+                                                   limit=mv.MAX_WHOLE_BYTES)
