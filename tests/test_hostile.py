@@ -484,3 +484,42 @@ def test_mvsec_timestamps_claiming_4tib_are_not_read(tmp_path):
         mv.read_depth_timestamps(gt)
     assert str(err.value) == f"{gt}: " + _expected("giant", tmp_path, "davis/left/depth_image_rect_ts",
                                                    limit=mv.MAX_WHOLE_BYTES)
+
+
+# ======================================================================= 5. a config is code: config check
+def test_config_check_refuses_a_yte_template_without_running_it(tmp_path, capsys):
+    from evsnn.cli import main
+
+    ran = tmp_path / "ran"
+    cfg = tmp_path / "shared.yaml"
+    cfg.write_text("__use_yte__: true\n"
+                   f"datasets:\n  ?__import__('pathlib').Path({os.fspath(ran)!r}).touch() or 'x': {{}}\n")
+    before = snapshot(tmp_path)
+    assert main(["config", "check", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: config file {cfg} sets '__use_yte__' at its top level: snakemake --configfile would "
+                   "evaluate it as a YTE template, which runs the Python code in it while loading; refusing it")
+    assert not ran.exists() and snapshot(tmp_path) == before
+
+
+def test_config_check_validates_like_the_workflow(tmp_path, capsys):
+    import yaml
+
+    from evsnn.cli import main
+
+    demo = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert main(["config", "check", str(ROOT / "config.yaml")]) == 0
+    assert capsys.readouterr().out.strip() == (f"ok: {len(demo['datasets'])} datasets, {len(demo['frames'])} "
+                                               f"frames, {len(demo['models'])} models")
+    bad = tmp_path / "bad.yaml"
+    demo["models"][next(iter(demo["models"]))]["train"] = {"optimizer": "adamw"}
+    bad.write_text(yaml.safe_dump(demo))
+    assert main(["config", "check", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: config file {bad}: config key 'models.") and "'adamw'; allowed values:" in err
+    assert "\n" not in err
+    for text, why in [("- a\n- b\n", "must hold a mapping of config keys at its top level, not list"),
+                      ("a: [\n", "is not readable YAML")]:
+        bad.write_text(text)
+        assert main(["config", "check", str(bad)]) == 2
+        assert capsys.readouterr().err.startswith(f"error: config file {bad} {why}")
