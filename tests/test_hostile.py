@@ -523,3 +523,34 @@ def test_config_check_validates_like_the_workflow(tmp_path, capsys):
         bad.write_text(text)
         assert main(["config", "check", str(bad)]) == 2
         assert capsys.readouterr().err.startswith(f"error: config file {bad} {why}")
+
+
+# ============================================================================== 6. names and Markdown tables
+@pytest.mark.parametrize("section", ["datasets", "frames", "models"])
+def test_names_with_a_trailing_newline_are_refused(section):
+    import yaml
+
+    from evsnn.config import validate_config
+    from evsnn.errors import ConfigError
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    name = next(iter(cfg[section]))
+    cfg[section][name + "\n"] = cfg[section].pop(name)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    assert str(err.value) == (f"config key '{section}': name {name + chr(10)!r} may use only letters, digits and "
+                              "'_'")
+
+
+def test_markdown_table_cells_cannot_break_the_table(tmp_path):
+    import pandas as pd
+
+    from evsnn.tables import write_table
+
+    df = pd.DataFrame({"model": ["a|b", "two\nlines", "back\\slash"], "a|col": [1, 2, 3]})
+    write_table(df, tmp_path / "t.csv", tmp_path / "t.md", "title | with\nbreak")
+    lines = (tmp_path / "t.md").read_text().splitlines()
+    assert lines == ["# title \\| with<br>break", "", "| model | a\\|col |", "|---|---|", "| a\\|b | 1 |",
+                     "| two<br>lines | 2 |", "| back\\\\slash | 3 |"]
+    assert sorted(os.listdir(tmp_path)) == ["t.csv", "t.md"]
+    assert pd.read_csv(tmp_path / "t.csv")["model"].tolist() == ["a|b", "two\nlines", "back\\slash"]
