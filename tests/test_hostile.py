@@ -554,3 +554,33 @@ def test_markdown_table_cells_cannot_break_the_table(tmp_path):
                      "| two<br>lines | 2 |", "| back\\\\slash | 3 |"]
     assert sorted(os.listdir(tmp_path)) == ["t.csv", "t.md"]
     assert pd.read_csv(tmp_path / "t.csv")["model"].tolist() == ["a|b", "two\nlines", "back\\slash"]
+
+
+# ============================================================ 7. the test cluster's scripts and their state
+@pytest.mark.parametrize("script", ["start_cluster.sh", "stop_cluster.sh"])
+@pytest.mark.parametrize("state", ["victim", "/run/evsnn-slurm-x/../../victim", "link"])
+def test_cluster_scripts_refuse_a_foreign_state_directory(tmp_path, script, state):
+    """EVSNN_SLURM_STATE pointing at someone else's directory: refused before anything (PATH holds no tools, so
+    even a broken check could not install, start or delete anything)."""
+    import subprocess
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    (tmp_path / "link").symlink_to(victim)
+    if not state.startswith("/"):
+        state = os.fspath(tmp_path / state)
+    before = snapshot(tmp_path)
+    proc = subprocess.run(["/bin/bash", str(ROOT / "tests" / "slurm" / script), "--force"], capture_output=True,
+                          text=True, timeout=60, env={"PATH": os.fspath(tmp_path / "no-tools"),
+                                                      "EVSNN_SLURM_STATE": state})
+    name = script.removesuffix(".sh")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (f"{name}: refusing EVSNN_SLURM_STATE='{state}': it must be /run/evsnn-slurm or "
+                           "/run/evsnn-slurm-NAME and not a symlink\n")
+    assert snapshot(tmp_path) == before
+
+
+def test_start_cluster_logs_to_a_private_directory():
+    text = (ROOT / "tests" / "slurm" / "start_cluster.sh").read_text()
+    assert "/tmp/evsnn-slurm-apt.log" not in text and 'mktemp -d "${TMPDIR:-/tmp}/evsnn-slurm-apt.' in text
