@@ -322,15 +322,13 @@ def test_normal_archive_extracts_once(tmp_path, mode, suffix):
             for name, data in files.items():
                 zf.writestr(name, data)
     else:
-        make_tar(archive, [*files.items(), link("top/inner_link", "a.txt")], mode)
+        make_tar(archive, list(files.items()), mode)
     dest = tmp_path / "extract"
     dest.mkdir()
     (dest / "unrelated.txt").write_text("kept")  # an existing destination folder is merged into
     paths = safe_extract(archive, dest, progress=False)
     for name, data in files.items():
         assert (dest / name).read_bytes() == data and dest / name in paths
-    if mode != "zip":
-        assert (dest / "top/inner_link").is_symlink() and (dest / "top/inner_link").read_bytes() == b"alpha"
     assert (dest / "unrelated.txt").read_text() == "kept"
     assert not [p for p in tmp_path.iterdir() if ".extracting-" in p.name]
     # Second call: the marker makes it a no-op (a local edit survives).
@@ -428,7 +426,7 @@ def test_default_tree_check_and_registry(tmp_path):
     mvsec = datasets.get_dataset("mvsec")
     bag = mvsec.file("indoor_flying1_data.bag")
     assert bag.md5 == "fd01f35eb52a754e8195d478ed2a00a2"
-    assert bag.direct_urls() == ["http://visiondata.cis.upenn.edu/mvsec/indoor_flying/indoor_flying1_data.bag"]
+    assert bag.direct_urls() == ["https://visiondata.cis.upenn.edu/mvsec/indoor_flying/indoor_flying1_data.bag"]
     hdf5 = [f for f in mvsec.files if f.name.endswith(".hdf5")]
     assert len(hdf5) == 12 and not any(f.has_checksum for f in hdf5)
     assert mvsec.file("outdoor_day2_gt.bag").md5 == "69fb399411d7098b3e2cf3850f593e7b"

@@ -1,6 +1,7 @@
 """Command line: ``python -m evsnn <group> <command> ...``.
 
-Groups register themselves in ``COMMANDS``; each prints JSON on success and one clear sentence on error.
+Groups register themselves in ``COMMANDS``; each prints JSON (or one line) on success and one clear sentence on
+error (exit status 2).
 """
 from __future__ import annotations
 
@@ -17,9 +18,44 @@ def _events_info(args: argparse.Namespace) -> dict:
     return info(args.file)
 
 
+def _config_check(args: argparse.Namespace) -> str:
+    """Load a config as data only (yaml.safe_load), refuse a YTE template, validate it like the workflow does."""
+    import yaml
+
+    from evsnn.config import validate_config
+    from evsnn.errors import ConfigError
+
+    path = args.file
+    try:
+        with open(path) as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is not readable YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of config keys at its top level, not "
+                          f"{type(data).__name__}")
+    if "__use_yte__" in data:
+        raise ConfigError(f"config file {path} sets '__use_yte__' at its top level: snakemake --configfile would "
+                          "evaluate it as a YTE template, which runs the Python code in it while loading; refusing it")
+    try:
+        cfg = validate_config(data)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    return f"ok: {len(cfg['datasets'])} datasets, {len(cfg['frames'])} frames, {len(cfg['models'])} models"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evsnn", description="evsnn command line tools")
     groups = parser.add_subparsers(dest="group", required=True)
+
+    config = groups.add_parser("config", help="workflow configs")
+    config_cmds = config.add_subparsers(dest="command", required=True)
+    p = config_cmds.add_parser("check", help="validate a config file without running anything in it (a YTE "
+                               "template is refused); prints 'ok: N datasets, N frames, N models'")
+    p.add_argument("file")
+    p.set_defaults(func=_config_check)
 
     events = groups.add_parser("events", help="inspect raw event files")
     ev_cmds = events.add_subparsers(dest="command", required=True)
@@ -82,5 +118,5 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: file not found: {exc.filename}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2, default=str))
+    print(result if isinstance(result, str) else json.dumps(result, indent=2, default=str))
     return 0

@@ -136,7 +136,7 @@ DVSGESTURE = DatasetSource(
 )
 
 # ------------------------------------------------------------------------------------------------ MVSEC
-MVSEC_BASE_URL = "http://visiondata.cis.upenn.edu/mvsec/"
+MVSEC_BASE_URL = "https://visiondata.cis.upenn.edu/mvsec/"  # https: no dataset byte travels over plain http
 #: Google-Drive folders named on the MVSEC download page (daniilidis-group.github.io/mvsec/download/)
 MVSEC_HDF5_DRIVE = "https://drive.google.com/open?id=1rwyRk26wtWeRgrAx_fgPc-ubUzTFThkV"
 MVSEC_BAG_DRIVE = "https://drive.google.com/drive/folders/1gDy2PwVOu_FPOsEZjojdWEB2ZHmpio8D?usp=sharing"

@@ -3,12 +3,14 @@
 The three building blocks every dataset fetcher uses:
 
 - :func:`download` streams a URL (or the first working of several mirrors) to ``dest.part``, resumes an
-  interrupted transfer with an HTTP ``Range`` request, retries transient network failures, verifies the
+  interrupted transfer with an HTTP ``Range`` + ``If-Range`` request (never splicing two versions of a file),
+  retries transient network failures, verifies the
   md5 / sha256 and only then renames the file atomically to ``dest``. A file whose checksum does not match is
   deleted, so a failed run never leaves a file that looks complete.
 - :func:`safe_extract` unpacks tar (plain, gz, bz2, xz) and zip archives into a temporary sibling directory,
-  refusing any member that could write outside the destination (absolute paths, ``..`` components, links
-  pointing outside, device files), and renames the result into place only when everything succeeded.
+  refusing any member that could write outside the destination (absolute paths, ``..`` components, any
+  symlink or hard link, device files) before the first member is written, and any archive whose members need
+  more space than is free; it renames the result into place only when everything succeeded.
 - :func:`manual_download_message` phrases the one-paragraph instruction for datasets that cannot be fetched
   automatically (login walls, Box / Google-Drive folders).
 """
@@ -30,6 +32,7 @@ import tarfile
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -180,19 +183,88 @@ def _int_header(headers, name: str) -> int | None:
         return None
 
 
+def _validator_path(part: Path) -> Path:
+    """Where the validator (ETag / Last-Modified) of the response that began ``part`` is kept."""
+    return part.with_name(part.name + ".validator.json")
+
+
+def _discard(part: Path) -> None:
+    """Delete a partial file and its validator (the next request starts from byte 0)."""
+    part.unlink(missing_ok=True)
+    _validator_path(part).unlink(missing_ok=True)
+
+
+def _read_validator(part: Path) -> dict:
+    try:
+        data = json.loads(_validator_path(part).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_validator(part: Path, url: str, headers) -> None:
+    """Keep the strong ETag (or else the Last-Modified date) of a response that starts ``part``; a later resume
+    sends it as ``If-Range``, so the server appends only bytes of this same version of the file."""
+    etag = (headers.get("ETag") or "").strip() if headers is not None else ""
+    modified = (headers.get("Last-Modified") or "").strip() if headers is not None else ""
+    if etag.startswith("W/"):
+        etag = ""  # a weak ETag is not allowed in If-Range
+    if not (etag or modified):
+        _validator_path(part).unlink(missing_ok=True)
+        return
+    _validator_path(part).write_text(json.dumps({"url": url, "etag": etag or None,
+                                                 "last_modified": modified or None}) + "\n")
+
+
+class _NoDowngradeRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, except one that leaves https (a downgrade to plain http, or to another scheme)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = urllib.parse.urljoin(req.full_url, newurl)
+        if (urllib.parse.urlsplit(req.full_url).scheme.lower() == "https"
+                and urllib.parse.urlsplit(new).scheme.lower() != "https"):
+            if fp is not None:
+                fp.close()
+            raise _Permanent(f"redirected (HTTP {code}) from https to {new}, which is not https; refusing the "
+                             "downgrade")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _check_disk(url: str, part: Path, label: str, incoming: int | None, reclaimed: int) -> None:
+    """Refuse a body that the file system of ``part`` cannot hold (``reclaimed``: bytes of ``part`` that the
+    write replaces)."""
+    if incoming is None:
+        return
+    free = shutil.disk_usage(part.parent).free + reclaimed
+    if incoming > free:
+        raise EvsnnError(f"refusing to download {label} from {url}: the server announces {incoming} bytes but only "
+                         f"{free} bytes are free in {part.parent}")
+
+
 def _fetch_once(url: str, part: Path, *, resume: bool, chunk: int, timeout: float, progress: bool,
-                label: str) -> None:
+                label: str, checksum: bool = False) -> None:
     """One HTTP(S)/file request that writes (or appends) the body to ``part``.
 
-    Raises _Transient for failures a retry with resume may fix and _Permanent for the rest.
+    A partial file is continued only when the bytes appended are known to belong to the same file: with the
+    ``If-Range`` validator saved from the response that began it, or when a checksum (``checksum``) checks the
+    result; otherwise it starts again from byte 0. Raises _Transient for failures a retry with resume may fix
+    and _Permanent for the rest.
     """
     offset = part.stat().st_size if (resume and part.exists()) else 0
+    validator = _read_validator(part) if offset else {}
+    if_range = validator.get("etag") or validator.get("last_modified")
+    if offset and not if_range and not checksum:
+        log.info("%s: nothing tells whether %s's %d bytes come from the same version of the file (no ETag or "
+                 "Last-Modified, no checksum); downloading it from byte 0", url, part.name, offset)
+        offset = 0
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+        if if_range:
+            headers["If-Range"] = if_range
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.build_opener(_NoDowngradeRedirect).open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             # Range not satisfiable: the partial file is already complete, or longer than the remote file.
@@ -200,7 +272,7 @@ def _fetch_once(url: str, part: Path, *, resume: bool, chunk: int, timeout: floa
             exc.close()
             if match and int(match.group(1)) == offset:
                 return
-            part.unlink(missing_ok=True)
+            _discard(part)
             raise _Transient(f"HTTP 416 for a resume at byte {offset}; restarting from byte 0") from exc
         exc.close()
         reason = f"HTTP {exc.code} {exc.reason}"
@@ -223,17 +295,25 @@ def _fetch_once(url: str, part: Path, *, resume: bool, chunk: int, timeout: floa
         if offset and status == 206:
             match = _CONTENT_RANGE.search(resp_headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
-                part.unlink(missing_ok=True)
+                _discard(part)
                 raise _Transient(f"server answered a resume at byte {offset} with Content-Range "
                                  f"{resp_headers.get('Content-Range')!r}; restarting from byte 0")
+            etag = (resp_headers.get("ETag") or "").strip()
+            if validator.get("etag") and etag and etag != validator["etag"]:
+                _discard(part)
+                raise _Transient(f"the file changed on the server (ETag {etag}, the partial file has "
+                                 f"{validator['etag']}); restarting from byte 0")
             total = int(match.group(3)) if match.group(3) != "*" else None
             mode = "ab"
+            _check_disk(url, part, label, length, 0)
         else:
             if offset:
-                log.info("%s ignored the Range request; downloading %s from byte 0", url, label)
+                log.info("%s answered the Range request with the whole file; downloading %s from byte 0", url, label)
             offset = 0
             total = length
             mode = "wb"
+            _check_disk(url, part, label, length, part.stat().st_size if part.exists() else 0)
+            _save_validator(part, url, resp_headers)
         received = 0
         try:
             from tqdm.auto import tqdm
@@ -259,7 +339,7 @@ def _fetch_once(url: str, part: Path, *, resume: bool, chunk: int, timeout: floa
             raise _Transient(f"transfer interrupted: got {received} of {length} bytes "
                              f"(file now {offset + received} bytes)")
         if total is not None and part.stat().st_size != total:
-            part.unlink(missing_ok=True)
+            _discard(part)
             raise _Transient(f"{part.name} has {offset + received} bytes but the server announced {total}; "
                              "restarting from byte 0")
 
@@ -272,7 +352,12 @@ def download(url: str | Sequence[str], dest: str | os.PathLike, *, md5: str | No
 
     The body is streamed to ``dest.part``. With ``resume`` an existing ``dest.part`` is continued with a
     ``Range: bytes=N-`` request (appended when the server answers 206 Partial Content, restarted from byte 0
-    when it answers 200). Interrupted transfers (connection reset, timeout, short read, HTTP 5xx/429) are
+    when it answers 200) only when the appended bytes are known to come from the same version of the file:
+    the request carries ``If-Range`` with the ETag (or Last-Modified date) of the response that began
+    ``dest.part`` (kept in ``dest.part.validator.json``), or a checksum checks the whole file. Without either,
+    the download starts again from byte 0. A redirect from https to anything but https is refused, and a body
+    whose announced length exceeds the free disk space is refused before a byte is written
+    (:class:`~evsnn.errors.EvsnnError`). Interrupted transfers (connection reset, timeout, short read, HTTP 5xx/429) are
     retried up to ``retries`` times per URL, resuming each time and sleeping ``backoff * attempt`` seconds;
     permanent failures (HTTP 4xx, DNS failure, refused connection) move on to the next mirror at once.
 
@@ -321,7 +406,7 @@ def download(url: str | Sequence[str], dest: str | os.PathLike, *, md5: str | No
             resumed_from = part.stat().st_size if (resume and part.exists()) else 0
             try:
                 _fetch_once(u, part, resume=resume, chunk=chunk, timeout=timeout, progress=progress,
-                            label=dest.name)
+                            label=dest.name, checksum=bool(expected))
             except _Transient as exc:
                 attempt += 1
                 if attempt > retries:
@@ -338,12 +423,13 @@ def download(url: str | Sequence[str], dest: str | os.PathLike, *, md5: str | No
             bad = _first_mismatch(part, expected)
             if bad is None:
                 os.replace(part, dest)
+                _validator_path(part).unlink(missing_ok=True)
                 if record is not None and recorded is None:
                     _write_record(record, dest.name, {"sha256": sha256sum(dest), "size": dest.stat().st_size,
                                                       "url": u, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
                 log.info("downloaded %s from %s", dest, u)
                 return dest
-            part.unlink(missing_ok=True)
+            _discard(part)
             if resumed_from and not fresh_retry_done:
                 # The stale partial file may have come from another version of the file: try once from byte 0.
                 fresh_retry_done = True
@@ -380,32 +466,22 @@ def _bad_name(name: str) -> str | None:
     return None
 
 
-def _link_escapes(member_name: str, target: str, *, hardlink: bool) -> bool:
-    """True when a link target, resolved lexically inside the archive root, leaves it (or is absolute)."""
-    if not target or target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", target):
-        return True
-    base = PurePosixPath() if hardlink else PurePosixPath(member_name).parent
-    depth = 0
-    for part in (base / target.replace("\\", "/")).parts:
-        if part in ("", "."):
-            continue
-        depth = depth - 1 if part == ".." else depth + 1
-        if depth < 0:
-            return True
-    return False
-
-
 def _check_tar_member(archive: Path, member: tarfile.TarInfo) -> None:
+    """Refuse a member that is not a plain file or directory with a safe name.
+
+    The dataset archives hold no links, so every symlink and hard link is refused, whatever it points to: a
+    chain of links that each look harmless can still reach outside the destination (CVE-2025-4517 and the
+    textual checks of older Pythons), and refusing links does not depend on the Python release's tarfile filter.
+    """
     why = _bad_name(member.name)
     if why is None:
-        if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+        if member.issym():
+            why = f"is a symlink (to {member.linkname!r}); archives with links are not extracted"
+        elif member.islnk():
+            why = f"is a hard link (to {member.linkname!r}); archives with links are not extracted"
+        elif member.ischr() or member.isblk() or member.isfifo() or member.isdev():
             why = "is a device or FIFO file"
-        elif member.issym() and _link_escapes(member.name, member.linkname, hardlink=False):
-            why = f"is a symlink pointing outside the destination ({member.linkname!r})"
-        elif member.islnk() and (_bad_name(member.linkname) or _link_escapes(member.name, member.linkname,
-                                                                                hardlink=True)):
-            why = f"is a hard link pointing outside the destination ({member.linkname!r})"
-        elif not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        elif not (member.isreg() or member.isdir()):
             why = f"has the unsupported tar type {member.type!r}"
     if why:
         raise EvsnnError(f"refusing to extract {archive}: member {member.name!r} {why}")
@@ -415,7 +491,7 @@ def _tar_filter(archive: Path):
     data_filter = getattr(tarfile, "data_filter", None)  # Python >= 3.11.4 / 3.12
 
     def _filter(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
-        _check_tar_member(archive, member)
+        _check_tar_member(archive, member)  # first: it never relies on data_filter
         if data_filter is None:
             return member
         try:
@@ -426,13 +502,35 @@ def _tar_filter(archive: Path):
     return _filter
 
 
+def _check_free_space(archive: Path, total: int, where: Path) -> None:
+    """Refuse an extraction whose members need more bytes than the file system of ``where`` has free."""
+    probe = where
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if total > free:
+        raise EvsnnError(f"refusing to extract {archive}: its members hold {total} bytes but only {free} bytes are "
+                         f"free in {probe}")
+
+
+def _scan_tar(archive: Path) -> int:
+    """Check every member of a tar archive before anything is written; returns the sum of the member sizes."""
+    total = 0
+    with tarfile.open(archive, mode="r|*") as tar:
+        for member in tar:
+            _check_tar_member(archive, member)
+            total += max(int(member.size), 0)
+    return total
+
+
 def _extract_tar(archive: Path, tmp: Path, progress: bool) -> list[str]:
     from tqdm.auto import tqdm
 
     names: list[str] = []
     flt = _tar_filter(archive)
-    # Stream mode ("r|*"): one sequential pass over a multi-GB compressed archive; every member is checked
-    # before it is written, and the temporary directory is thrown away if any member is refused.
+    # Stream mode ("r|*"): a sequential pass over a multi-GB compressed archive. Every member was checked by
+    # _scan_tar before this pass; the filter checks each one again (the file could have changed in between),
+    # and the temporary directory is thrown away if any member is refused.
     with tarfile.open(archive, mode="r|*") as tar, tqdm(desc=f"extract {archive.name}", unit=" files",
                                                         file=sys.stderr, disable=not progress,
                                                         leave=False) as bar:
@@ -444,25 +542,38 @@ def _extract_tar(archive: Path, tmp: Path, progress: bool) -> list[str]:
 
         if getattr(tarfile, "data_filter", None) is not None:
             tar.extractall(tmp, members=members(), filter=flt)
-        else:  # pragma: no cover - Python < 3.11.4
+        else:  # Python < 3.11.4: no filter argument; links and unsafe names are refused by flt all the same
             for member in members():
                 flt(member, str(tmp))
-                tar.extract(member, tmp)
+                tar.extract(member, tmp, set_attrs=False)  # no chown/chmod: no setuid bits, no foreign owners
     return names
+
+
+def _scan_zip(archive: Path, zf: zipfile.ZipFile) -> tuple[list[zipfile.ZipInfo], int]:
+    """Check every member of a zip archive (its central directory) before anything is written; returns the
+    members and the sum of their uncompressed sizes."""
+    infos = zf.infolist()
+    total = 0
+    for info in infos:
+        why = _bad_name(info.filename)
+        mode = info.external_attr >> 16
+        if why is None and mode:
+            if stat.S_ISLNK(mode):
+                why = "is a symlink; archives with links are not extracted"
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                why = "is a device or FIFO file"
+        if why:
+            raise EvsnnError(f"refusing to extract {archive}: member {info.filename!r} {why}")
+        total += max(int(info.file_size), 0)
+    return infos, total
 
 
 def _extract_zip(archive: Path, tmp: Path, progress: bool) -> list[str]:
     from tqdm.auto import tqdm
 
     with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        for info in infos:  # check everything first: zip has a central directory
-            why = _bad_name(info.filename)
-            mode = info.external_attr >> 16
-            if why is None and mode and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
-                why = "is a device or FIFO file"
-            if why:
-                raise EvsnnError(f"refusing to extract {archive}: member {info.filename!r} {why}")
+        infos, total = _scan_zip(archive, zf)  # check everything first: zip has a central directory
+        _check_free_space(archive, total, tmp.parent)
         for info in tqdm(infos, desc=f"extract {archive.name}", unit=" files", file=sys.stderr,
                          disable=not progress, leave=False):
             zf.extract(info, tmp)
@@ -504,9 +615,11 @@ def _normalise_names(names: Iterable[str]) -> list[str]:
 def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike, *, progress: bool = True) -> list[Path]:
     """Extract a tar (plain/gz/bz2/xz) or zip archive into ``dest_dir`` without ever writing outside it.
 
-    Any member with an absolute path, a ``..`` component, a symlink or hard link pointing outside
-    ``dest_dir``, or a device/FIFO type makes the whole extraction fail with
-    :class:`~evsnn.errors.EvsnnError` naming the archive and the member. Members are written into a
+    Any member with an absolute path, a ``..`` component, any symlink or hard link (the datasets' archives hold
+    none; links are refused on every Python version, without relying on tarfile's extraction filter), or a
+    device/FIFO type makes the whole extraction fail with :class:`~evsnn.errors.EvsnnError` naming the archive
+    and the member; every member is checked before the first one is written. So is an archive whose members
+    together hold more bytes than the destination's file system has free. Members are written into a
     temporary sibling directory of ``dest_dir`` which is renamed into place only after every member was
     extracted, so a refused member, a corrupt archive or a kill leaves nothing half-extracted. A marker file
     ``dest_dir/.<archive name>.extracted.json`` records a finished extraction; calling again with the same
@@ -543,6 +656,7 @@ def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike, *, pro
                 raise EvsnnError(f"{archive} is not a readable zip archive or is truncated ({exc})") from exc
         else:
             try:
+                _check_free_space(archive, _scan_tar(archive), tmp.parent)
                 names = _extract_tar(archive, tmp, progress)
             except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
                 if isinstance(exc, OSError) and exc.errno is not None:

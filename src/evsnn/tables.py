@@ -58,15 +58,21 @@ def _missing(v) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and v != v)
 
 
+def md_cell(value) -> str:
+    """A Markdown table cell: a '|' would end the cell and a line break the row, so they are escaped."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
+    return "<br>".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
 def write_table(df: pd.DataFrame, csv_path: str, md_path: str, title: str, notes: list[str] | None = None) -> None:
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False)
-    lines = [f"# {title}", ""]
+    lines = [f"# {md_cell(title)}", ""]
     cols = list(df.columns)
-    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("| " + " | ".join(md_cell(c) for c in cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
     for _, row in df.iterrows():  # a column that does not apply to a model (pd.isna) stays empty
-        lines.append("| " + " | ".join("" if _missing(row[c]) else str(row[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join("" if _missing(row[c]) else md_cell(row[c]) for c in cols) + " |")
     if notes:
         lines += [""] + [f"- {n}" for n in notes]
     with atomic_path(md_path) as tmp:

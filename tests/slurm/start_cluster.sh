@@ -18,12 +18,21 @@
 # start answers 75 at once, so two test runs on one machine neither share nor kill each other's cluster.
 # If the cluster does not come up, the daemons already started are stopped again before exiting.
 #
-# Exit status: 0 cluster up (node idle); 77 cannot run here (not root, no apt-get, install failed): skip;
+# Exit status: 0 cluster up (node idle); 2 EVSNN_SLURM_STATE is not /run/evsnn-slurm[-NAME] (nothing done); 77 cannot run here (not root, no apt-get, install failed): skip;
 # 75 this machine's test cluster is in use by another live process: retry later; 76 a SLURM cluster not started
 # by this script holds ports 6817/6818: skip; 1 the cluster did not come up (daemon logs printed).
 set -euo pipefail
 
 STATE=${EVSNN_SLURM_STATE:-/run/evsnn-slurm}
+# STATE comes from the environment and is removed with rm -rf as root: only /run/evsnn-slurm or
+# /run/evsnn-slurm-NAME (root's own tmpfs, no '/' in NAME) is accepted, and never a symlink (bash builtins only)
+check_state() {
+  if [[ ! "$STATE" =~ ^/run/evsnn-slurm(-[A-Za-z0-9_.]+)?$ ]] || [ -L "$STATE" ]; then
+    echo "$1: refusing EVSNN_SLURM_STATE='$STATE': it must be /run/evsnn-slurm or /run/evsnn-slurm-NAME and not a symlink" >&2
+    exit 2
+  fi
+}
+check_state start_cluster
 CONF=/etc/slurm/slurm.conf
 MARK="# written by evsnn tests/slurm/start_cluster.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,18 +59,24 @@ install_slurm() {
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
   fi
+  # the log goes to a fresh private directory (mktemp -d: 0700, unguessable name), never to a fixed /tmp path
+  # where a planted symlink would make root write elsewhere
+  local logdir log
+  logdir=$(mktemp -d "${TMPDIR:-/tmp}/evsnn-slurm-apt.XXXXXXXX") || skip "mktemp -d failed"
+  log="$logdir/apt.log"
   local ok=0 apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends slurm-wlm munge)
-  if "${apt[@]}" >"/tmp/evsnn-slurm-apt.log" 2>&1; then
+  if "${apt[@]}" >"$log" 2>&1; then
     ok=1
-  elif env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"/tmp/evsnn-slurm-apt.log" 2>&1 \
-       && "${apt[@]}" >>"/tmp/evsnn-slurm-apt.log" 2>&1; then
+  elif env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$log" 2>&1 \
+       && "${apt[@]}" >>"$log" 2>&1; then
     ok=1
   fi
   if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
   if [ "$ok" != 1 ]; then
-    tail -n 20 /tmp/evsnn-slurm-apt.log >&2 || true
-    skip "apt-get install slurm-wlm munge failed (log: /tmp/evsnn-slurm-apt.log)"
+    tail -n 20 "$log" >&2 || true
+    skip "apt-get install slurm-wlm munge failed (log: $log)"
   fi
+  rm -rf -- "$logdir"
   have_slurm || skip "slurm-wlm/munge installed but sbatch, slurmctld or munged still not found"
 }
 
@@ -96,6 +111,7 @@ for port in 6817 6818; do
 done
 
 # from here on a failure stops what was started
+# shellcheck disable=SC2154  # rc is assigned inside the trap
 trap 'rc=$?; if [ $rc -ne 0 ]; then EVSNN_SLURM_STATE="$STATE" bash "$HERE/stop_cluster.sh" --force || true; fi' EXIT
 umask 022
 mkdir -p "$STATE/ctld" "$STATE/spool" /etc/slurm

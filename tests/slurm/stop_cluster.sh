@@ -6,11 +6,21 @@
 # start_cluster.sh put into its environment, so a reused pid or someone else's daemon is never touched.
 # Removes the state directory and the /etc/slurm/slurm.conf it wrote (putting back a config it had saved).
 # A munged that was already running before start_cluster.sh is left alone. Safe to call twice.
+# EVSNN_SLURM_STATE must be /run/evsnn-slurm or /run/evsnn-slurm-NAME (exit status 2 otherwise, nothing touched).
 # Only the cluster's owner (EVSNN_SLURM_OWNER, default: the calling process) stops it while the owner lives;
 # `stop_cluster.sh --force` stops it regardless.
 set -uo pipefail
 
 STATE=${EVSNN_SLURM_STATE:-/run/evsnn-slurm}
+# STATE comes from the environment and is removed with rm -rf as root: only /run/evsnn-slurm or
+# /run/evsnn-slurm-NAME (root's own tmpfs, no '/' in NAME) is accepted, and never a symlink (bash builtins only)
+check_state() {
+  if [[ ! "$STATE" =~ ^/run/evsnn-slurm(-[A-Za-z0-9_.]+)?$ ]] || [ -L "$STATE" ]; then
+    echo "$1: refusing EVSNN_SLURM_STATE='$STATE': it must be /run/evsnn-slurm or /run/evsnn-slurm-NAME and not a symlink" >&2
+    exit 2
+  fi
+}
+check_state stop_cluster
 CONF=/etc/slurm/slurm.conf
 MARK="# written by evsnn tests/slurm/start_cluster.sh"
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -66,6 +76,7 @@ if [ -n "$ctld" ] && ours "$ctld"; then
   fi
 fi
 
+# shellcheck disable=SC2046  # unquoted: a missing pid file gives no argument
 stop_pids $(pidfile slurmd.pid) $(pidfile slurmctld.pid)
 # leftovers that carry the token (slurmstepd spawned by our slurmd)
 left=()
@@ -78,6 +89,7 @@ if [ ${#left[@]} -gt 0 ]; then
   say "ending leftover processes ${left[*]}"
   stop_pids "${left[@]}"
 fi
+# shellcheck disable=SC2046
 stop_pids $(pidfile munged.pid)
 
 if [ -e "$CONF" ] && grep -qF "$MARK" "$CONF"; then
@@ -87,5 +99,6 @@ if [ -e "$CONF" ] && grep -qF "$MARK" "$CONF"; then
     rm -f "$CONF"
   fi
 fi
-rm -rf "$STATE"
+check_state stop_cluster  # again, right before the only rm -rf
+rm -rf -- "$STATE"
 say "stopped"

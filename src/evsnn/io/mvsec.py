@@ -42,6 +42,7 @@ import numpy as np
 
 from evsnn.errors import DataMissingError, FormatError
 from evsnn.events import EVENT_DTYPE
+from evsnn.h5safe import check_hdf5, size_problem
 
 __all__ = [
     "SENSOR_SIZE", "CAMERAS", "DEPTH_KINDS", "DEFAULT_CHUNK",
@@ -68,6 +69,8 @@ DEFAULT_CHUNK = 1 << 16
 SEARCH_BLOCK = 4096
 #: HDF5 chunk cache per dataset (compressed event chunks are then decompressed once per window, not per probe)
 RDCC_BYTES = 16 << 20
+#: a dataset read whole (timestamps, image event indices: a few MB in MVSEC) may claim at most this many bytes
+MAX_WHOLE_BYTES = 256 << 20
 
 
 # ------------------------------------------------------------------------------------------------ naming
@@ -151,6 +154,11 @@ def open_hdf5(path: str | os.PathLike, role: str | None = None) -> h5py.File:
     except OSError as exc:
         raise FormatError(path, None, f"cannot be opened as HDF5, the file is truncated or corrupt ({exc}); "
                                       "delete it and download it again") from None
+    try:
+        check_hdf5(h5, path)  # data of other local files (external storage, links, virtual datasets): refused
+    except FormatError:
+        h5.close()
+        raise
     if role is not None:
         for key in _REQUIRED[role]:
             if key not in h5:
@@ -184,8 +192,11 @@ class _File:
             self.h5.close()
 
 
-def _read(path, ds: h5py.Dataset, sel):
-    """``ds[sel]`` with HDF5 read failures (a truncated or corrupt chunk) turned into FormatError."""
+def _read(path, ds: h5py.Dataset, sel, *, whole: bool = False):
+    """``ds[sel]`` with HDF5 read failures (a truncated or corrupt chunk) turned into FormatError; ``whole``: the
+    whole dataset is read, so its claimed size is checked against MAX_WHOLE_BYTES first."""
+    if whole and (why := size_problem(ds, MAX_WHOLE_BYTES)):
+        raise FormatError(path, None, why)
     try:
         return ds[sel]
     except (OSError, RuntimeError) as exc:
@@ -347,7 +358,7 @@ def read_events_window(file, camera: str, t0_us: int | None = None, t1_us: int |
 def _ts_dataset(h5: h5py.File, key: str) -> np.ndarray:
     if key not in h5:
         raise FormatError(h5.filename, None, f"has no dataset /{key}")
-    return np.asarray(_read(h5.filename, h5[key], ()), dtype=np.float64)
+    return np.asarray(_read(h5.filename, h5[key], (), whole=True), dtype=np.float64)
 
 
 def read_depth_timestamps(file, camera: str = "left", kind: str = "rect") -> np.ndarray:
@@ -374,7 +385,7 @@ def read_image_timestamps(file, camera: str = "left") -> tuple[np.ndarray, np.nd
     with _File(file, "data") as f:
         ts = _ts_dataset(f.h5, f"davis/{camera}/image_raw_ts")
         key = f"davis/{camera}/image_raw_event_inds"
-        inds = np.asarray(_read(f.path, f.h5[key], ()), dtype=np.int64) if key in f.h5 else None
+        inds = np.asarray(_read(f.path, f.h5[key], (), whole=True), dtype=np.int64) if key in f.h5 else None
         return ts, inds
 
 

@@ -28,6 +28,7 @@ one the layer parameters give) raise :class:`evsnn.errors.FormatError` naming th
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,8 @@ SPIKE_EXP = 6      # netx's default: graded spikes carry 6 fractional bits more 
 STATE_EXP = 6      # netx's sigma-delta state exponent
 INPUT_SCALE = 64   # the input neuron takes slayer's input value times 64 (its 8-bit grid has step 2/64)
 ACC_BITS = 24      # Loihi's dendritic accumulators (and Lava's own conv synapse) wrap at 24 bits
+MAX_NET_BYTES = 1 << 30      # a .net file's datasets together (weights of a Loihi-sized network are far less)
+MAX_LAYER_NEURONS = 1 << 26  # a layer's declared shape (the Lava processes allocate state of this size)
 _NEVER = 2 ** 31 - 1
 
 __all__ = ["LayerInfo", "NetxNetwork", "Synapse2D", "SigmaDeltaReset", "DeltaReset", "SigmaReset",
@@ -132,6 +135,8 @@ def read_layers(path: str | os.PathLike) -> list[dict]:
     """The raw layer descriptions of a .net file, in order; FormatError if it is not a netx file."""
     import h5py
 
+    from evsnn.h5safe import check_hdf5
+
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file", path)
@@ -140,6 +145,8 @@ def read_layers(path: str | os.PathLike) -> list[dict]:
     except OSError as exc:
         raise FormatError(path, None, f"not an HDF5 file ({exc})") from None
     with fh:
+        # every dataset is read whole below: no external data, and no more bytes than a netx file can need
+        check_hdf5(fh, path, max_dataset_bytes=MAX_NET_BYTES, max_total_bytes=MAX_NET_BYTES)
         if "layer" not in fh:
             raise FormatError(path, None, "no /layer group: not a lava-dl netx network description")
         keys = list(fh["layer"].keys())
@@ -318,6 +325,9 @@ def _validate(layers: list[dict], path: str, input_shape=None) -> list[dict]:
                                           f"{', '.join(SUPPORTED_TYPES)})")
         _need(raw, ["shape"], where, path)
         shape = tuple(int(v) for v in np.atleast_1d(raw["shape"]).ravel())
+        if any(v < 1 for v in shape) or math.prod(shape) > MAX_LAYER_NEURONS:
+            raise FormatError(path, None, f"{where}: declared shape {list(shape)} is empty or has more than "
+                                          f"{MAX_LAYER_NEURONS} neurons")
         neuron = _neuron_spec(raw, where, path, is_input=(t == "input"))
         spec = {"index": i, "type": t, "shape": shape, "raw": raw, "params": {}, "neuron": neuron}
         if t == "input":

@@ -12,6 +12,7 @@ runtime's actors and raises :class:`LavaRuntimeError` with them; the runtime is 
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -29,7 +30,11 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from evsnn.errors import EvsnnError
-from evsnn.lava.netx import ACC_BITS, INPUT_SCALE, LayerInfo, load_network, process_models, read_layers
+from evsnn.lava.netx import (ACC_BITS, INPUT_SCALE, LayerInfo, _validate, load_network, process_models,
+                             read_layers)
+
+#: `netx run` without --input: the random input array (float64) may take at most this many bytes
+MAX_RANDOM_INPUT_BYTES = 1 << 30
 
 __all__ = ["LavaRuntimeError", "RunResult", "run_netx", "run_file", "quantize_input", "MemmapSink"]
 
@@ -358,13 +363,17 @@ def run_file(path, steps: int | None = None, input_path=None, seed: int = 0, sam
             raise EvsnnError(f"{input_path}: cannot read the input array ({exc})") from None
         source = os.fspath(input_path)
     else:
-        _, infos = load_network(path)
-        first = infos[0]
-        shape = first.shape if first.type == "input" else first.in_shape
+        # the input shape is what the file claims: validated (without building Lava processes) and capped first
+        shape = tuple(_validate(read_layers(path), os.fspath(path))[0]["in_shape"])
         if samples < 1:
             raise EvsnnError(f"--samples must be >= 1, got {samples}")
-        rng = np.random.default_rng(seed)
         t = int(steps) if steps is not None else 8
+        nbytes = 8 * int(samples) * math.prod(shape) * max(t, 1)
+        if nbytes > MAX_RANDOM_INPUT_BYTES:
+            raise EvsnnError(f"{path}: a random input of {samples} sample(s) of shape {list(shape)} x {t} steps "
+                             f"would take {nbytes} bytes, more than the {MAX_RANDOM_INPUT_BYTES} allowed; use fewer "
+                             "--samples or --steps, or pass --input")
+        rng = np.random.default_rng(seed)
         x = (rng.random((int(samples), *shape, t)) < 0.2).astype(np.float64)
         source = f"random binary events (p=0.2, seed {seed})"
     res = run_netx(path, x, steps=steps, conv_impl=conv_impl, acc_bits=acc_bits)

@@ -125,6 +125,9 @@ def read_dhp19_keras(path: str | os.PathLike) -> dict:
     except OSError as exc:
         raise FormatError(path, None, f"not a readable HDF5 (Keras .model/.h5) file ({exc})") from None
     with fh:
+        from evsnn.h5safe import check_hdf5
+
+        check_hdf5(fh, path)  # no external storage, external links or virtual datasets (kernels are shape-checked)
         meta = {k: _text(fh.attrs[k]) for k in ("keras_version", "backend") if k in fh.attrs}
         weights = fh["model_weights"] if "model_weights" in fh else fh  # full model or save_weights file
         config_layers = _model_config_layers(path, fh)
