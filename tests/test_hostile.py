@@ -440,7 +440,7 @@ def test_netx_run_caps_the_random_input_the_file_claims(tmp_path):
 
 @pytest.mark.parametrize("kind", ["external-storage", "external-link", "virtual"])
 def test_keras_model_reading_other_files_is_refused(tmp_path, kind):
-    from evsnn.keras_import import read_dhp19_keras
+    from evsnn.tasks.pose.keras_import import read_dhp19_keras
 
     path = tmp_path / "DHP_CNN.model"
     crafted_h5(path, kind, tmp_path, base="model_weights/conv2d_1/conv2d_1/kernel:0")
