@@ -111,6 +111,8 @@ register_format(EventFormat("HDF5", lambda h: h.startswith(HDF5_SIGNATURE), _not
 def sniff(path: str | os.PathLike) -> EventFormat:
     """The registered format of ``path`` from its first bytes; FormatError (offset 0) when none matches."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise FormatError(path, None, "is a directory, not an event file (name one recording file)")
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if head.startswith(HDF5_SIGNATURE):

@@ -52,7 +52,7 @@ from lava.proc.lif.process import LIFReset
 from lava.proc.sdn.models import PyDeltaModelFixed, PySigmaDeltaModelFixed, PySigmaModelFixed
 from lava.proc.sdn.process import ActivationMode, Delta, Sigma, SigmaDelta
 
-from evsnn.errors import FormatError
+from evsnn.errors import FormatError, reading_hdf5
 
 SUPPORTED_TYPES = ("input", "conv", "pool", "convT", "flatten", "dense")
 SPIKE_EXP = 6      # netx's default: graded spikes carry 6 fractional bits more than the 1/64 weight grid
@@ -135,11 +135,13 @@ def read_layers(path: str | os.PathLike) -> list[dict]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "Is a directory", path)
     try:
         fh = h5py.File(path, "r")
     except OSError as exc:
         raise FormatError(path, None, f"not an HDF5 file ({exc})") from None
-    with fh:
+    with fh, reading_hdf5(path, "netx network file"):
         if "layer" not in fh:
             raise FormatError(path, None, "no /layer group: not a lava-dl netx network description")
         keys = list(fh["layer"].keys())
