@@ -88,3 +88,44 @@ def test_metrics_helpers():
     m = classification_metrics(y, p, 3)
     assert m["accuracy"] == pytest.approx(4 / 6) and m["chance_accuracy"] == pytest.approx(0.5)
     assert m["per_class_accuracy"] == pytest.approx([0.5, 1.0, 2 / 3])
+
+
+def _epoch_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "evsnn.train" and r.getMessage().startswith("epoch ")
+            and ": train loss" in r.getMessage()]
+
+
+def test_rerun_of_a_finished_training_starts_from_scratch(tmp_path, make_cache, caplog):
+    """snakemake --forcerun train: a finished training is retrained, not "resumed" after its last epoch."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="evsnn.train")
+    tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
+    first, out = run(tmp_path, tr, te, spec(epochs=3), tag="x")
+    assert len(_epoch_lines(caplog)) == 3
+    assert load_checkpoint(out["checkpoint"])["finished"] is True
+    caplog.clear()
+    second, _ = run(tmp_path, tr, te, spec(epochs=3), tag="x")
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("resuming from" in m for m in messages), messages
+    assert any("finished training; starting from scratch" in m for m in messages)
+    assert len(_epoch_lines(caplog)) == 3  # every epoch trained again
+    df = pd.read_csv(out["out_metrics"])
+    assert list(df["epoch"]) == [0, 1, 2] and (df["seconds"] > 0).all()
+    for key in ("test_acc_at_best_val", "best_epoch", "val_acc_best"):
+        assert first[key] == second[key]  # same seed, same result
+
+
+def test_checkpoint_of_an_unfinished_attempt_is_still_resumed(tmp_path, make_cache, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="evsnn.train")
+    tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
+    run(tmp_path, tr, te, spec(epochs=3), tag="x", stop_after_epochs=1)
+    ck = load_checkpoint(tmp_path / "x" / "checkpoint.pt")
+    assert ck["epoch"] == 0 and not ck.get("finished")
+    caplog.clear()
+    run(tmp_path, tr, te, spec(epochs=3), tag="x")
+    assert any("resuming from" in r.getMessage() and "after epoch 0" in r.getMessage() for r in caplog.records)
+    assert len(_epoch_lines(caplog)) == 2
+

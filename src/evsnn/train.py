@@ -6,6 +6,8 @@
   validation-selected epoch ("accuracy-B") and the maximum test accuracy over training ("accuracy-A");
 - a checkpoint after every epoch (model, optimiser, scheduler, scaler, RNG states, history); a rerun after a
   kill resumes from it and ends with the same metrics as an uninterrupted run with the same seed;
+- a finished training marks its checkpoint finished: resuming is for attempts that did not finish, so a forced
+  rerun of a finished training starts from scratch;
 - metrics per epoch to CSV and TensorBoard, tqdm progress, NaN loss stops training with a clear message.
 """
 from __future__ import annotations
@@ -199,7 +201,9 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
         except Exception as exc:  # noqa: BLE001 - a corrupt checkpoint is discarded, not fatal
             log.warning("ignoring unreadable checkpoint %s (%s)", ckpt_path, exc)
             ck = None
-        if ck is not None and ck.get("digest") == digest:
+        if ck is not None and ck.get("finished"):
+            log.info("checkpoint %s is of a finished training; starting from scratch", ckpt_path)
+        elif ck is not None and ck.get("digest") == digest:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             if sched is not None and ck.get("scheduler"):
@@ -223,6 +227,16 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
     sel_name = task.selection_metric
     better = (lambda a, b: a > b) if task.higher_is_better else (lambda a, b: a < b)
     nan_row = {"loss": math.nan, **{m: math.nan for m in task.metric_names}}
+
+    def state(epoch_done: int, **extra) -> dict:
+        """The checkpoint: everything after epoch ``epoch_done`` (plus ``finished``)."""
+        return {
+            "digest": digest, "epoch": epoch_done, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else {}, "scaler": scaler.state_dict() if scaler else {},
+            "rng": _rng_state(), "history": history, "best_epoch": best["epoch"], "best_val": best["val"],
+            "best_state": best["state"], **extra,
+        }
+
     for epoch in range(start_epoch, cfg["epochs"]):
         t0 = time.time()
         lr = opt.param_groups[0]["lr"]
@@ -252,12 +266,7 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
                 if k not in ("epoch", "seconds"):
                     writer.add_scalar(k.replace("_", "/", 1), v, epoch)
             writer.flush()
-        _save_checkpoint(ckpt_path, {
-            "digest": digest, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else {}, "scaler": scaler.state_dict() if scaler else {},
-            "rng": _rng_state(), "history": history, "best_epoch": best["epoch"], "best_val": best["val"],
-            "best_state": best["state"],
-        })
+        _save_checkpoint(ckpt_path, state(epoch))
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < cfg["epochs"]:
             log.info("stopping early after epoch %d as requested", epoch)
             if writer is not None:
@@ -290,6 +299,9 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
         torch.save({"arch": spec.arch, "task": spec.task, "net": spec.net, "in_shape": list(in_shape),
                     "n_classes": n_classes, "state_dict": best["state"], "epoch": best["epoch"]}, tmp)
     write_json(out_summary, summary)
+    # resuming is for attempts that did not finish: a rerun of this finished training (snakemake --forcerun)
+    # starts from scratch
+    _save_checkpoint(ckpt_path, state(cfg["epochs"] - 1, finished=True))
     return summary
 
 
