@@ -129,3 +129,107 @@ def test_checkpoint_of_an_unfinished_attempt_is_still_resumed(tmp_path, make_cac
     assert any("resuming from" in r.getMessage() and "after epoch 0" in r.getMessage() for r in caplog.records)
     assert len(_epoch_lines(caplog)) == 2
 
+
+SIGTERM_SCRIPT = '''
+import logging, os, sys, time
+from pathlib import Path
+
+from evsnn.data import FrameCacheDataset
+from evsnn.train import RunSpec, fit
+from evsnn.util import setup_logging
+
+spec_kw, train_cache, test_cache, out, trigger = {args}
+signal_dir = Path(out)
+setup_logging(str(signal_dir / "train.log"))
+triggered = []
+
+
+class Watch(logging.Handler):
+    """Writes started.flag when fit logs that the trigger batch started."""
+
+    def emit(self, record):
+        if not triggered and record.getMessage() == trigger:
+            triggered.append(True)
+            (signal_dir / "started.flag").write_text("started")
+
+
+logging.getLogger("evsnn.train").setLevel(logging.DEBUG)
+logging.getLogger("evsnn.train").addHandler(Watch())
+original = FrameCacheDataset.__getitem__
+
+
+def getitem(self, i):
+    # after the trigger batch started, the next sample waits until the test has sent SIGTERM: the stop lands at a
+    # known batch boundary however slow this machine is
+    if triggered:
+        t0 = time.time()
+        while not (signal_dir / "sent.flag").exists() and time.time() - t0 < 120:
+            time.sleep(0.01)
+    return original(self, i)
+
+
+FrameCacheDataset.__getitem__ = getitem
+fit(RunSpec(**spec_kw), train_cache, test_cache, out + "/model.pt", out + "/metrics.csv", out + "/summary.json",
+    out + "/checkpoint.pt")
+'''
+
+
+def test_sigterm_checkpoints_at_batch_boundary_and_resume_matches(tmp_path, make_cache, caplog):
+    """SLURM preemption: SIGTERM mid-epoch -> checkpoint at the next batch boundary, non-zero exit; the requeued
+    run resumes inside the epoch and ends with the metrics of an uninterrupted run."""
+    import logging
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
+    sp = spec(epochs=3, batch_size=6, amp=False)
+    full, out_full = run(tmp_path, tr, te, sp, tag="full")
+    d = tmp_path / "pre"
+    d.mkdir()
+    args = ({"task": sp.task, "arch": sp.arch, "net": sp.net, "train": sp.train, "code": sp.code}, str(tr), str(te),
+            str(d), "epoch 1 train: batch 2 started")
+    script = tmp_path / "train_script.py"
+    script.write_text(SIGTERM_SCRIPT.replace("{args}", repr(args)))
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        t0 = time.time()
+        while not (d / "started.flag").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() - t0 < 300, "the trigger batch never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        (d / "sent.flag").write_text("sent")
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    lines = [line for line in err.splitlines() if line.startswith("evsnn error:")]  # (torch may warn at import)
+    assert len(lines) == 1 and lines[0].startswith("evsnn error: training stopped by signal 15 in epoch 1"), err
+    assert "Traceback" not in err and "Traceback" not in (d / "train.log").read_text()
+    assert not (d / "model.pt").exists()
+    ck = load_checkpoint(d / "checkpoint.pt")
+    # batch 2 was running when the signal was sent; batch 3 was being loaded: the stop comes after it
+    assert ck["epoch"] == 0 and ck["partial"]["epoch"] == 1 and ck["partial"]["batch"] == 4
+    assert len(ck["history"]) == 1 and not ck.get("finished")
+    # the requeued job
+    caplog.set_level(logging.INFO, logger="evsnn.train")
+    resumed = fit(sp, str(tr), str(te), str(d / "model.pt"), str(d / "metrics.csv"), str(d / "summary.json"),
+                  str(d / "checkpoint.pt"))
+    assert any("resuming from" in r.getMessage() and "in epoch 1 after batch 4" in r.getMessage()
+               for r in caplog.records)
+    a, b = pd.read_csv(out_full["out_metrics"]), pd.read_csv(d / "metrics.csv")
+    cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]
+    np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-6)
+    for key in ("test_acc_at_best_val", "test_acc_max", "best_epoch", "val_acc_best"):
+        assert full[key] == resumed[key]
+    wa, wb = load_model(out_full["out_model"])[1], load_model(d / "model.pt")[1]
+    for k in wa["state_dict"]:
+        torch.testing.assert_close(wa["state_dict"][k], wb["state_dict"][k], rtol=1e-6, atol=1e-7)

@@ -39,6 +39,10 @@ class TrainingError(EvsnnError):
     """Training cannot go on (for example a NaN loss)."""
 
 
+class TrainingInterrupted(TrainingError):
+    """Training was stopped by a signal (SLURM preemption sends SIGTERM) after writing a checkpoint to resume from."""
+
+
 @contextlib.contextmanager
 def reading_hdf5(path: str | os.PathLike, what: str = "HDF5 file", fix: str = ""):
     """Turn h5py's errors while reading an open file (``OSError: Can't synchronously read data``, ``RuntimeError:
