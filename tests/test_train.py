@@ -134,7 +134,6 @@ SIGTERM_SCRIPT = '''
 import logging, os, sys, time
 from pathlib import Path
 
-from evsnn.data import FrameCacheDataset
 from evsnn.train import RunSpec, fit
 from evsnn.util import setup_logging
 
@@ -145,36 +144,27 @@ triggered = []
 
 
 class Watch(logging.Handler):
-    """Writes started.flag when fit logs that the trigger batch started."""
+    """When fit logs that the trigger batch started: write started.flag, then hold the batch until the test has sent
+    SIGTERM, so that the stop lands at a known batch boundary however slow this machine is."""
 
     def emit(self, record):
         if not triggered and record.getMessage() == trigger:
             triggered.append(True)
             (signal_dir / "started.flag").write_text("started")
+            t0 = time.time()
+            while not (signal_dir / "sent.flag").exists() and time.time() - t0 < 120:
+                time.sleep(0.01)
 
 
 logging.getLogger("evsnn.train").setLevel(logging.DEBUG)
 logging.getLogger("evsnn.train").addHandler(Watch())
-original = FrameCacheDataset.__getitem__
-
-
-def getitem(self, i):
-    # after the trigger batch started, the next sample waits until the test has sent SIGTERM: the stop lands at a
-    # known batch boundary however slow this machine is
-    if triggered:
-        t0 = time.time()
-        while not (signal_dir / "sent.flag").exists() and time.time() - t0 < 120:
-            time.sleep(0.01)
-    return original(self, i)
-
-
-FrameCacheDataset.__getitem__ = getitem
 fit(RunSpec(**spec_kw), train_cache, test_cache, out + "/model.pt", out + "/metrics.csv", out + "/summary.json",
     out + "/checkpoint.pt")
 '''
 
 
-def test_sigterm_checkpoints_at_batch_boundary_and_resume_matches(tmp_path, make_cache, caplog):
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_sigterm_checkpoints_at_batch_boundary_and_resume_matches(tmp_path, make_cache, caplog, num_workers):
     """SLURM preemption: SIGTERM mid-epoch -> checkpoint at the next batch boundary, non-zero exit; the requeued
     run resumes inside the epoch and ends with the metrics of an uninterrupted run."""
     import logging
@@ -186,7 +176,7 @@ def test_sigterm_checkpoints_at_batch_boundary_and_resume_matches(tmp_path, make
     from pathlib import Path
 
     tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
-    sp = spec(epochs=3, batch_size=6, amp=False)
+    sp = spec(epochs=3, batch_size=6, amp=False, num_workers=num_workers)
     full, out_full = run(tmp_path, tr, te, sp, tag="full")
     d = tmp_path / "pre"
     d.mkdir()
@@ -197,14 +187,14 @@ def test_sigterm_checkpoints_at_batch_boundary_and_resume_matches(tmp_path, make
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, start_new_session=True)
     try:
         t0 = time.time()
         while not (d / "started.flag").exists():
             assert proc.poll() is None, proc.communicate()
             assert time.time() - t0 < 300, "the trigger batch never started"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # as SLURM does: every process of the job, loader workers too
         (d / "sent.flag").write_text("sent")
         _, err = proc.communicate(timeout=300)
     finally:
@@ -216,14 +206,14 @@ def test_sigterm_checkpoints_at_batch_boundary_and_resume_matches(tmp_path, make
     assert "Traceback" not in err and "Traceback" not in (d / "train.log").read_text()
     assert not (d / "model.pt").exists()
     ck = load_checkpoint(d / "checkpoint.pt")
-    # batch 2 was running when the signal was sent; batch 3 was being loaded: the stop comes after it
-    assert ck["epoch"] == 0 and ck["partial"]["epoch"] == 1 and ck["partial"]["batch"] == 4
+    # batch 2 had started when the signal came: the stop comes at its end, 3 of the epoch's 7 batches done
+    assert ck["epoch"] == 0 and ck["partial"]["epoch"] == 1 and ck["partial"]["batch"] == 3
     assert len(ck["history"]) == 1 and not ck.get("finished")
     # the requeued job
     caplog.set_level(logging.INFO, logger="evsnn.train")
     resumed = fit(sp, str(tr), str(te), str(d / "model.pt"), str(d / "metrics.csv"), str(d / "summary.json"),
                   str(d / "checkpoint.pt"))
-    assert any("resuming from" in r.getMessage() and "in epoch 1 after batch 4" in r.getMessage()
+    assert any("resuming from" in r.getMessage() and "in epoch 1 after batch 3" in r.getMessage()
                for r in caplog.records)
     a, b = pd.read_csv(out_full["out_metrics"]), pd.read_csv(d / "metrics.csv")
     cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]

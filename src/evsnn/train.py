@@ -87,11 +87,18 @@ class RunSpec:
                               "code": self.code, "extra": self.extra})
 
 
+def _worker_ignores_sigterm(worker_id: int) -> None:
+    """SLURM signals every process of a job: loader workers leave SIGTERM to the training process, which stops at
+    the next batch boundary (a worker killed by it would crash the loader first)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _loader(ds, batch_size, shuffle, seed, num_workers, device):
     gen = torch.Generator()
     gen.manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=num_workers,
-                      pin_memory=device.type == "cuda", drop_last=False)
+                      pin_memory=device.type == "cuda", drop_last=False,
+                      worker_init_fn=_worker_ignores_sigterm if num_workers else None)
 
 
 def _train_loader(ds, batch_size, seed, num_workers, device, start_batch: int = 0):
@@ -102,7 +109,7 @@ def _train_loader(ds, batch_size, seed, num_workers, device, start_batch: int = 
     order = torch.randperm(len(ds), generator=gen).tolist()
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)][start_batch:]
     return DataLoader(ds, batch_sampler=batches, generator=gen, num_workers=num_workers,
-                      pin_memory=device.type == "cuda")
+                      pin_memory=device.type == "cuda", worker_init_fn=_worker_ignores_sigterm if num_workers else None)
 
 
 class _StopRequest:
