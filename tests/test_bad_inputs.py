@@ -21,6 +21,11 @@ from evsnn.events import make_events
 from evsnn.io.aedat2 import write_aedat2
 from evsnn.io.aedat3 import write_aedat3
 
+try:  # Lava sets the multiprocessing start method when imported: import it at collection, before any test forks
+    import lava.lib.dl.netx  # noqa: F401
+except ImportError:
+    pass
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TESTS = str(Path(__file__).resolve().parent)
 
