@@ -20,8 +20,12 @@ test: setup
 bench: setup
 	$(PY) benchmarks/run_all.py
 
+# graphviz's dot is checked first and the SVG is written under a temporary name: a missing dot or a failing
+# snakemake leaves docs/rulegraph.svg as it was
 rulegraph: setup
-	$(SNAKEMAKE) --rulegraph | dot -Tsvg > docs/rulegraph.svg
+	@command -v dot >/dev/null 2>&1 || { echo "make rulegraph: graphviz's 'dot' is not installed (apt-get install graphviz or conda install graphviz); docs/rulegraph.svg left unchanged" >&2; exit 1; }
+	$(SNAKEMAKE) --rulegraph > docs/.rulegraph.dot.tmp && dot -Tsvg docs/.rulegraph.dot.tmp > docs/.rulegraph.svg.tmp \
+		&& mv docs/.rulegraph.svg.tmp docs/rulegraph.svg; status=$$?; rm -f docs/.rulegraph.dot.tmp docs/.rulegraph.svg.tmp; exit $$status
 
 clean:
 	rm -rf results .snakemake

@@ -61,3 +61,59 @@ def test_bad_config_names_key_and_allowed_values(mutate, expect):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_numbers_written_as_strings_are_read_where_the_schema_wants_numbers(tmp_path):
+    text = (ROOT / "config.yaml").read_text()
+    cfg = yaml.safe_load(text)
+    cfg["models"]["gesture_plif"]["train"]["lr"] = "REPLACE"
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump(cfg).replace("REPLACE", "1e-3").replace("'1e-3'", "1e-3"))
+    assert yaml.safe_load(f.read_text())["models"]["gesture_plif"]["train"]["lr"] == "1e-3"  # PyYAML: a string
+    loaded = load_config(f)
+    assert loaded["models"]["gesture_plif"]["train"]["lr"] == pytest.approx(1e-3)
+
+
+def test_nested_scalars_as_snakemake_passes_them_are_coerced():
+    cfg = demo()
+    # snakemake --config 'lava={samples: 4, run: false}' reads nested values with YAML's BaseLoader: all strings
+    cfg["lava"] = {"samples": "4", "run": "false"}
+    cfg["models"]["gesture_plif"]["train"].update(epochs="3", lr="0.5", T_max="null", amp="true")
+    cfg["frames"]["gesture_t8"]["T"] = "6"
+    cfg["datasets"]["dhp19"]["synthetic"]["movements"] = ["1", "2"]  # inside an if/then branch of the schema
+    cfg["datasets"]["dvsgesture"].update(source="local", path="123")  # a string where strings are allowed stays
+    v = validate_config(cfg)
+    assert v["lava"] == {"samples": 4, "run": False, "parity_samples": 1}
+    train = v["models"]["gesture_plif"]["train"]
+    assert train["epochs"] == 3 and train["lr"] == 0.5 and train["T_max"] is None and train["amp"] is True
+    assert v["frames"]["gesture_t8"]["T"] == 6 and v["datasets"]["dhp19"]["synthetic"]["movements"] == [1, 2]
+    assert v["datasets"]["dvsgesture"]["path"] == "123"
+
+
+@pytest.mark.parametrize("key, value, expect", [
+    ("epochs", "three", "'three'; it must be of type integer"),
+    ("epochs", "2.5", "'2.5'; it must be of type integer"),
+    ("lr", "nan", "'nan'; it must be of type number"),
+    ("epochs", "0", "minimum"),
+])
+def test_strings_that_are_not_the_wanted_number_are_still_refused(key, value, expect):
+    cfg = demo()
+    cfg["models"]["gesture_plif"]["train"][key] = value
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    assert f"models.gesture_plif.train.{key}" in str(err.value) and expect in str(err.value), str(err.value)
+
+
+def test_snakemake_nested_config_override_is_accepted(tmp_path):
+    import sys
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _workflow_helpers import copy_project, smk
+
+    wf = copy_project(tmp_path / "wf")
+    override = ("--config", "lava={samples: 4, run: false}")
+    proc = smk(wf, "-n", "results/report/config.yaml", *override, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "invalid configuration" not in proc.stderr
+    smk(wf, "results/report/config.yaml", *override)  # the override reaches the validated config as numbers
+    assert yaml.safe_load((wf / "results/report/config.yaml").read_text())["lava"] == {
+        "run": False, "samples": 4, "parity_samples": 1}

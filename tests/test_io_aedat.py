@@ -371,3 +371,55 @@ def test_aedat2_numba_and_numpy_backends_identical(tmp_path, monkeypatch, layout
 def test_backend_argument_is_checked(aedat3_file):
     with pytest.raises(ValueError, match="backend must be one of"):
         read_aedat3(aedat3_file, backend="cuda")
+
+
+# --- camera layouts named right (issue 11 item 10) ------------------------------------------------------------
+PLAIN_DAVIS_HEADER = (b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
+                      b"# Data format is int32 address, int32 timestamp (8 bytes total), repeated for each event\r\n"
+                      b"# Timestamps tick is 1 us\r\n# created Tue Mar 12 10:31:07 CET 2019\r\n"
+                      b"# AEChip: eu.seebetter.ini.chips.davis.Davis346blue\r\n")
+
+
+def plain_davis_body():
+    # a single-camera DAVIS346: the camera bits of every DVS event are 0; an APS sample and a trigger in between
+    return (rec(davis_addr(10, 20, 1, 0), 100) + rec(0x80000000 | (5 << 22) | (6 << 12), 110)
+            + rec(0x400, 120) + rec(davis_addr(345, 259, 0, 0), 130) + rec(davis_addr(0, 0, 1, 0), 140))
+
+
+def test_single_camera_davis346_is_not_called_dhp19(tmp_path):
+    from evsnn.io import info
+
+    f = tmp_path / "davis346_recording.aedat"
+    f.write_bytes(PLAIN_DAVIS_HEADER + plain_davis_body())
+    ev, hdr = read_aedat2(f)
+    assert hdr["layout"] == "davis346" and hdr["camera_layout"] == "DAVIS346" and hdr["multiplexed"] is False
+    assert hdr["created"] == "Tue Mar 12 10:31:07 CET 2019"
+    assert [(int(e["x"]), int(e["y"]), int(e["t"])) for e in ev] == [(10, 20, 100), (345, 259, 130), (0, 0, 140)]
+    out = info(f)
+    assert out["camera_layout"] == "DAVIS346" and out["events"] == 3 and out["resolution"] == [346, 260]
+    assert out["start_time"] == "Tue Mar 12 10:31:07 CET 2019"  # as AEDAT 3.1's Start-Time
+    assert "cameras" not in out
+    # the same file read as part of a DHP19 tree (explicitly, or by its place in one) is a DHP19 recording
+    assert read_aedat2(f, dhp19=True)[1]["camera_layout"] == "DAVIS346 (DHP19, 4 cameras)"
+    tree_file = tmp_path / "DHP19" / "DVS_movies" / "S1" / "session1" / "mov1.aedat"
+    tree_file.parent.mkdir(parents=True)
+    tree_file.write_bytes(f.read_bytes())
+    assert info(tree_file)["camera_layout"] == "DAVIS346 (DHP19, 4 cameras)"
+    assert info(tree_file)["cameras"] == {"0": 3}
+
+
+def test_dhp19_multiplexed_bits_or_multicamera_chip_make_dhp19(tmp_path):
+    from evsnn.io import info
+
+    cams = tmp_path / "cams.aedat"  # one event of camera 1: DHP19's multiplexed camera bits
+    cams.write_bytes(PLAIN_DAVIS_HEADER + plain_davis_body() + rec(davis_addr(3, 4, 1, 1), 150))
+    out = info(cams)
+    assert out["camera_layout"] == "DAVIS346 (DHP19, 4 cameras)" and out["cameras"] == {"0": 3, "1": 1}
+    multi = tmp_path / "multi.aedat"  # jAER's multi-camera chip class, even if only camera 0 fired
+    multi.write_bytes(PLAIN_DAVIS_HEADER.replace(b"eu.seebetter.ini.chips.davis.Davis346blue",
+                                                 b"ch.unizh.ini.jaer.chip.multicamera.MultiDAVIS346BCameraChip")
+                      + plain_davis_body())
+    assert read_aedat2(multi)[1]["camera_layout"] == "DAVIS346 (DHP19, 4 cameras)"
+    nocreated = tmp_path / "nocreated.aedat"
+    nocreated.write_bytes(HEADER2_DAVIS + plain_davis_body())
+    assert "start_time" not in info(nocreated) and "created" not in read_aedat2(nocreated)[1]

@@ -278,4 +278,4 @@ def test_cli_netx_run_and_info(tmp_path, capsys):
         4, ("conv", (31, 4, 6), layers[4][2])))
     assert main(["netx", "run", str(bad), "--steps", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "layer 4 (conv)" in err[0]
+    assert len(err) == 1 and err[0].startswith("evsnn error: ") and "layer 4 (conv)" in err[0]

@@ -88,3 +88,138 @@ def test_metrics_helpers():
     m = classification_metrics(y, p, 3)
     assert m["accuracy"] == pytest.approx(4 / 6) and m["chance_accuracy"] == pytest.approx(0.5)
     assert m["per_class_accuracy"] == pytest.approx([0.5, 1.0, 2 / 3])
+
+
+def _epoch_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "evsnn.train" and r.getMessage().startswith("epoch ")
+            and ": train loss" in r.getMessage()]
+
+
+def test_rerun_of_a_finished_training_starts_from_scratch(tmp_path, make_cache, caplog):
+    """snakemake --forcerun train: a finished training is retrained, not "resumed" after its last epoch."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="evsnn.train")
+    tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
+    first, out = run(tmp_path, tr, te, spec(epochs=3), tag="x")
+    assert len(_epoch_lines(caplog)) == 3
+    assert load_checkpoint(out["checkpoint"])["finished"] is True
+    caplog.clear()
+    second, _ = run(tmp_path, tr, te, spec(epochs=3), tag="x")
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("resuming from" in m for m in messages), messages
+    assert any("finished training; starting from scratch" in m for m in messages)
+    assert len(_epoch_lines(caplog)) == 3  # every epoch trained again
+    df = pd.read_csv(out["out_metrics"])
+    assert list(df["epoch"]) == [0, 1, 2] and (df["seconds"] > 0).all()
+    for key in ("test_acc_at_best_val", "best_epoch", "val_acc_best"):
+        assert first[key] == second[key]  # same seed, same result
+
+
+def test_checkpoint_of_an_unfinished_attempt_is_still_resumed(tmp_path, make_cache, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="evsnn.train")
+    tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
+    run(tmp_path, tr, te, spec(epochs=3), tag="x", stop_after_epochs=1)
+    ck = load_checkpoint(tmp_path / "x" / "checkpoint.pt")
+    assert ck["epoch"] == 0 and not ck.get("finished")
+    caplog.clear()
+    run(tmp_path, tr, te, spec(epochs=3), tag="x")
+    assert any("resuming from" in r.getMessage() and "after epoch 0" in r.getMessage() for r in caplog.records)
+    assert len(_epoch_lines(caplog)) == 2
+
+
+SIGTERM_SCRIPT = '''
+import logging, os, sys, time
+from pathlib import Path
+
+from evsnn.train import RunSpec, fit
+from evsnn.util import setup_logging
+
+spec_kw, train_cache, test_cache, out, trigger = {args}
+signal_dir = Path(out)
+setup_logging(str(signal_dir / "train.log"))
+triggered = []
+
+
+class Watch(logging.Handler):
+    """When fit logs that the trigger batch started: write started.flag, then hold the batch until the test has sent
+    SIGTERM, so that the stop lands at a known batch boundary however slow this machine is."""
+
+    def emit(self, record):
+        if not triggered and record.getMessage() == trigger:
+            triggered.append(True)
+            (signal_dir / "started.flag").write_text("started")
+            t0 = time.time()
+            while not (signal_dir / "sent.flag").exists() and time.time() - t0 < 120:
+                time.sleep(0.01)
+
+
+logging.getLogger("evsnn.train").setLevel(logging.DEBUG)
+logging.getLogger("evsnn.train").addHandler(Watch())
+fit(RunSpec(**spec_kw), train_cache, test_cache, out + "/model.pt", out + "/metrics.csv", out + "/summary.json",
+    out + "/checkpoint.pt")
+'''
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_sigterm_checkpoints_at_batch_boundary_and_resume_matches(tmp_path, make_cache, caplog, num_workers):
+    """SLURM preemption: SIGTERM mid-epoch -> checkpoint at the next batch boundary, non-zero exit; the requeued
+    run resumes inside the epoch and ends with the metrics of an uninterrupted run."""
+    import logging
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tr, te = make_cache("train.h5"), make_cache("test.h5", n_per_class=4, seed=1)
+    sp = spec(epochs=3, batch_size=6, amp=False, num_workers=num_workers)
+    full, out_full = run(tmp_path, tr, te, sp, tag="full")
+    d = tmp_path / "pre"
+    d.mkdir()
+    args = ({"task": sp.task, "arch": sp.arch, "net": sp.net, "train": sp.train, "code": sp.code}, str(tr), str(te),
+            str(d), "epoch 1 train: batch 2 started")
+    script = tmp_path / "train_script.py"
+    script.write_text(SIGTERM_SCRIPT.replace("{args}", repr(args)))
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        t0 = time.time()
+        while not (d / "started.flag").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() - t0 < 300, "the trigger batch never started"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGTERM)  # as SLURM does: every process of the job, loader workers too
+        (d / "sent.flag").write_text("sent")
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    lines = [line for line in err.splitlines() if line.startswith("evsnn error:")]  # (torch may warn at import)
+    assert len(lines) == 1 and lines[0].startswith("evsnn error: training stopped by signal 15 in epoch 1"), err
+    assert "Traceback" not in err and "Traceback" not in (d / "train.log").read_text()
+    assert not (d / "model.pt").exists()
+    ck = load_checkpoint(d / "checkpoint.pt")
+    # batch 2 had started when the signal came: the stop comes at its end, 3 of the epoch's 7 batches done
+    assert ck["epoch"] == 0 and ck["partial"]["epoch"] == 1 and ck["partial"]["batch"] == 3
+    assert len(ck["history"]) == 1 and not ck.get("finished")
+    # the requeued job
+    caplog.set_level(logging.INFO, logger="evsnn.train")
+    resumed = fit(sp, str(tr), str(te), str(d / "model.pt"), str(d / "metrics.csv"), str(d / "summary.json"),
+                  str(d / "checkpoint.pt"))
+    assert any("resuming from" in r.getMessage() and "in epoch 1 after batch 3" in r.getMessage()
+               for r in caplog.records)
+    a, b = pd.read_csv(out_full["out_metrics"]), pd.read_csv(d / "metrics.csv")
+    cols = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"]
+    np.testing.assert_allclose(a[cols].to_numpy(), b[cols].to_numpy(), rtol=1e-6)
+    for key in ("test_acc_at_best_val", "test_acc_max", "best_epoch", "val_acc_best"):
+        assert full[key] == resumed[key]
+    wa, wb = load_model(out_full["out_model"])[1], load_model(d / "model.pt")[1]
+    for k in wa["state_dict"]:
+        torch.testing.assert_close(wa["state_dict"][k], wb["state_dict"][k], rtol=1e-6, atol=1e-7)

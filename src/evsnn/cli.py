@@ -1,7 +1,7 @@
 """Command line: ``python -m evsnn <group> <command> ...``.
 
 Groups register themselves in ``COMMANDS``; each prints JSON (or one line) on success and one clear sentence on
-error (exit status 2).
+error (``evsnn error: <path>...``, exit status 2).
 """
 from __future__ import annotations
 
@@ -113,10 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except EvsnnError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"evsnn error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
-        print(f"error: file not found: {exc.filename}", file=sys.stderr)
+        print(f"evsnn error: file not found: {exc.filename}", file=sys.stderr)
+        return 2
+    except IsADirectoryError as exc:
+        print(f"evsnn error: {exc.filename} is a directory, not a file", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        print(f"evsnn error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(result if isinstance(result, str) else json.dumps(result, indent=2, default=str))
     return 0

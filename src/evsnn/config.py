@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -121,16 +122,90 @@ def _message(error: jsonschema.ValidationError) -> str:
     return f"config key '{key}': {error.message}"
 
 
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # finite decimals only (no nan / inf)
+_BOOL = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+_NULL = ("null", "~", "none", "")
+
+
+def _schema_types(schema: dict) -> set[str]:
+    """The JSON types a (sub)schema allows, its anyOf / oneOf branches included."""
+    t = schema.get("type")
+    types = set([t] if isinstance(t, str) else t or [])
+    for key in ("anyOf", "oneOf"):
+        for branch in schema.get(key, []):
+            types |= _schema_types(branch)
+    return types
+
+
+def _coerce_scalar(value: str, types: set[str]):
+    """``value`` as the number / boolean / null the schema asks for, or unchanged when it is no such thing."""
+    if "string" in types or not types:
+        return value
+    text = value.strip()
+    if types & {"integer", "number"} and _INT.fullmatch(text):
+        return int(text)
+    if "number" in types and _FLOAT.fullmatch(text):
+        return float(text)
+    if "integer" in types and _FLOAT.fullmatch(text):
+        f = float(text)
+        if f.is_integer():
+            return int(f)
+    if "boolean" in types and text.lower() in _BOOL:
+        return _BOOL[text.lower()]
+    if "null" in types and text.lower() in _NULL:
+        return None
+    return value
+
+
+def coerce_config(schema: dict, instance):
+    """Numbers, booleans and nulls written as strings, where the schema asks for one, become that value.
+
+    PyYAML reads ``lr: 1e-3`` as the string '1e-3' (YAML 1.1 floats need a dot), and Snakemake's
+    ``--config 'lava={samples: 4}'`` passes every nested scalar as a string; both mean what they say. The walk
+    follows ``properties``, ``additionalProperties``, ``items``, ``allOf`` and ``if``/``then``/``else`` of the
+    schema; strings stay strings wherever the schema allows a string.
+    """
+    if not isinstance(schema, dict):
+        return instance
+    if isinstance(instance, str):
+        return _coerce_scalar(instance, _schema_types(schema))
+    if isinstance(instance, dict):
+        out = dict(instance)
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in out.items():
+            if key in props:
+                out[key] = coerce_config(props[key], value)
+            elif isinstance(extra, dict):
+                out[key] = coerce_config(extra, value)
+    elif isinstance(instance, list):
+        items = schema.get("items")
+        out = [coerce_config(items, v) for v in instance] if isinstance(items, dict) else list(instance)
+    else:
+        return instance
+    for branch in schema.get("allOf", []):
+        out = coerce_config(branch, out)
+    if "if" in schema:
+        cond = jsonschema.Draft7Validator(schema["if"]).is_valid(out)
+        out = coerce_config(schema.get("then" if cond else "else", {}), out)
+    return out
+
+
 def validate_config(config: dict, schema_path: str | Path | None = None) -> dict:
-    """Validate ``config`` against the schema, fill defaults, check cross references; returns a new dict."""
+    """Validate ``config`` against the schema, fill defaults, check cross references; returns a new dict.
+
+    Values written as strings where the schema asks for a number, boolean or null are read first
+    (:func:`coerce_config`).
+    """
     from evsnn.tasks import register_packages
 
-    cfg = copy.deepcopy(dict(config))
-    packages = cfg.get("task_packages") or []
+    packages = config.get("task_packages") or []
     if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
         raise ConfigError(f"config key 'task_packages' is {packages!r}; it must be a list of importable package names")
     register_packages(packages)
     schema = load_schema(schema_path)
+    cfg = coerce_config(schema, copy.deepcopy(dict(config)))
     validator = _DefaultFilling(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from evsnn.errors import FormatError
+from evsnn.errors import FormatError, reading_hdf5
 
 
 class FrameCacheWriter:
@@ -85,7 +85,7 @@ class FrameCacheWriter:
 
 
 def read_cache_attrs(path: str | os.PathLike) -> dict:
-    with _open(path) as h5:
+    with _open(path) as h5, _reading(path):
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in h5.attrs.items()}
 
 
@@ -94,6 +94,11 @@ def _open(path):
         return h5py.File(path, "r")
     except OSError as exc:
         raise FormatError(path, None, f"cannot be opened as an HDF5 frame cache ({exc})") from None
+
+
+def _reading(path):
+    """Reading a cache whose bytes are damaged names the file (h5py's own error names none)."""
+    return reading_hdf5(path, "frame cache", "delete it and rerun snakemake to rebuild it")
 
 
 #: targets with more values per sample than this (dense maps) are read from the file per sample
@@ -105,7 +110,7 @@ class FrameCacheDataset(Dataset):
 
     def __init__(self, path: str | os.PathLike, indices=None):
         self.path = str(path)
-        with _open(self.path) as h5:
+        with _open(self.path) as h5, _reading(self.path):
             for key in ("frames", "labels"):
                 if key not in h5:
                     raise FormatError(self.path, None, f"is not a frame cache (dataset /{key} missing)")
@@ -126,7 +131,7 @@ class FrameCacheDataset(Dataset):
     def labels(self) -> np.ndarray:
         """Every label of the file (dense maps are read from the file on first use)."""
         if self._labels is None:
-            with _open(self.path) as h5:
+            with _open(self.path) as h5, _reading(self.path):
                 self._labels = h5["labels"][:]
         return self._labels
 
@@ -135,10 +140,11 @@ class FrameCacheDataset(Dataset):
 
     def __getitem__(self, i):
         if self._h5 is None:
-            self._h5 = h5py.File(self.path, "r")
+            self._h5 = _open(self.path)
         j = int(self.indices[i])
-        x = torch.from_numpy(self._h5["frames"][j].astype(np.float32))
-        y = self.labels[j] if self._labels is not None else self._h5["labels"][j]
+        with _reading(self.path):
+            x = torch.from_numpy(self._h5["frames"][j].astype(np.float32))
+            y = self.labels[j] if self._labels is not None else self._h5["labels"][j]
         return x, (int(y) if np.ndim(y) == 0 else torch.from_numpy(np.asarray(y, dtype=np.float32)))
 
     def __getstate__(self):

@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from evsnn.errors import ChecksumError, DataMissingError, EvsnnError
+from evsnn.util import honour_umask
 
 __all__ = [
     "DownloadError",
@@ -648,6 +649,7 @@ def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike, *, pro
 
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.extracting-", dir=dest_dir.parent))
+    honour_umask(tmp, directory=True)  # renamed into place below: not mkdtemp's 0700
     try:
         if _is_zip(archive):
             try:

@@ -6,14 +6,22 @@
   validation-selected epoch ("accuracy-B") and the maximum test accuracy over training ("accuracy-A");
 - a checkpoint after every epoch (model, optimiser, scheduler, scaler, RNG states, history); a rerun after a
   kill resumes from it and ends with the same metrics as an uninterrupted run with the same seed;
+- SIGTERM (what SLURM sends on preemption) writes a checkpoint at the next training-batch boundary (batch index,
+  the epoch's running sums and the RNG states: the batch order of an epoch is a seeded permutation) and stops with
+  :class:`~evsnn.errors.TrainingInterrupted`; the requeued run resumes inside the epoch with the same result;
+- a finished training marks its checkpoint finished: resuming is for attempts that did not finish, so a forced
+  rerun of a finished training starts from scratch;
 - metrics per epoch to CSV and TensorBoard, tqdm progress, NaN loss stops training with a clear message.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from evsnn.data import FrameCacheDataset, split_indices, time_major
-from evsnn.errors import ConfigError, TrainingError
+from evsnn.errors import ConfigError, TrainingError, TrainingInterrupted
 from evsnn.models import build_model, count_parameters
 from evsnn.tasks import get_task, make_task, register_packages
 from evsnn.util import atomic_path, params_digest, seed_everything, write_json
@@ -79,21 +87,82 @@ class RunSpec:
                               "code": self.code, "extra": self.extra})
 
 
+def _worker_ignores_sigterm(worker_id: int) -> None:
+    """SLURM signals every process of a job: loader workers leave SIGTERM to the training process, which stops at
+    the next batch boundary (a worker killed by it would crash the loader first)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _loader(ds, batch_size, shuffle, seed, num_workers, device):
     gen = torch.Generator()
     gen.manual_seed(seed)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=num_workers,
-                      pin_memory=device.type == "cuda", drop_last=False)
+                      pin_memory=device.type == "cuda", drop_last=False,
+                      worker_init_fn=_worker_ignores_sigterm if num_workers else None)
 
 
-def run_epoch(model, loader, task, device, optimizer=None, scaler=None, amp=False, desc="", epoch=0):
-    """One pass; trains when ``optimizer`` is given. Returns mean loss and mean metrics."""
+def _train_loader(ds, batch_size, seed, num_workers, device, start_batch: int = 0):
+    """The shuffled training batches of one epoch: a permutation drawn from ``seed`` alone (not from the global
+    RNG), cut into batches; ``start_batch`` leaves out the batches an interrupted attempt already trained."""
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    order = torch.randperm(len(ds), generator=gen).tolist()
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)][start_batch:]
+    return DataLoader(ds, batch_sampler=batches, generator=gen, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", worker_init_fn=_worker_ignores_sigterm if num_workers else None)
+
+
+class _StopRequest:
+    """Set by SIGTERM; training looks at it at every batch boundary."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def __call__(self, signum, frame):
+        self.signum = signum
+
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield stop
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _StoppedAtBatch(Exception):
+    """Raised by :func:`run_epoch` at a batch boundary after a stop request: ``batch`` batches of the epoch are done,
+    ``sums`` holds the epoch's running sums."""
+
+    def __init__(self, batch: int, sums: dict):
+        super().__init__(batch)
+        self.batch, self.sums = batch, sums
+
+
+def run_epoch(model, loader, task, device, optimizer=None, scaler=None, amp=False, desc="", epoch=0,
+              start_batch: int = 0, sums: dict | None = None, stop=None):
+    """One pass; trains when ``optimizer`` is given. Returns mean loss and mean metrics.
+
+    ``start_batch`` and ``sums`` continue an epoch that an earlier attempt interrupted; ``stop`` (truthy when a stop
+    was requested) ends a training pass at the next batch boundary with :class:`_StoppedAtBatch`.
+    """
     train = optimizer is not None
     model.train(train)
-    totals: dict[str, float] = {}
-    loss_sum, n = 0.0, 0
+    sums = sums or {}
+    totals: dict[str, float] = dict(sums.get("totals", {}))
+    loss_sum, n = float(sums.get("loss_sum", 0.0)), int(sums.get("n", 0))
     bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0)
-    for step, (x, y) in enumerate(bar):
+    for step, (x, y) in enumerate(bar, start=start_batch):
+        if train:
+            log.debug("%s: batch %d started", desc, step)
         x = time_major(x.to(device, non_blocking=True))
         y = y.to(device, non_blocking=True)
         with torch.set_grad_enabled(train), torch.autocast(device.type, enabled=amp):
@@ -123,6 +192,8 @@ def run_epoch(model, loader, task, device, optimizer=None, scaler=None, amp=Fals
         for k, v in task.batch_stats(out.detach(), y).items():
             totals[k] = totals.get(k, 0.0) + v
         bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+        if train and stop:
+            raise _StoppedAtBatch(step + 1, {"loss_sum": loss_sum, "n": n, "totals": dict(totals)})
     if n == 0:
         return {"loss": float("nan"), **{k: float("nan") for k in task.metric_names}}
     return {"loss": loss_sum / n, **{k: task.reduce(k, v, n) for k, v in totals.items()}}
@@ -156,8 +227,16 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
         checkpoint: str, tensorboard_dir: str | None = None, stop_after_epochs: int | None = None) -> dict:
     """Train ``spec`` on ``train_cache``; write the best-validation model, per-epoch metrics and a summary.
 
-    ``stop_after_epochs`` ends the process early (used by tests to simulate a kill between epochs).
+    ``stop_after_epochs`` ends the process early (used by tests to simulate a kill between epochs). SIGTERM during
+    training writes a checkpoint at the next batch boundary and raises :class:`~evsnn.errors.TrainingInterrupted`.
     """
+    with _stop_on_sigterm() as stop:
+        return _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, checkpoint, tensorboard_dir,
+                    stop_after_epochs, stop)
+
+
+def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, checkpoint, tensorboard_dir,
+         stop_after_epochs, stop) -> dict:
     cfg = spec.train
     torch.set_num_threads(cfg.get("threads", 2))
     device = resolve_device(cfg["device"])
@@ -183,6 +262,7 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
     history: list[dict] = []
     best = {"epoch": -1, "val": None, "state": None}
     start_epoch = 0
+    partial = None  # an epoch an interrupted attempt stopped inside: {"epoch", "batch", "sums", "seconds"}
     ckpt_path = Path(checkpoint)
     if ckpt_path.exists():
         try:
@@ -190,7 +270,9 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
         except Exception as exc:  # noqa: BLE001 - a corrupt checkpoint is discarded, not fatal
             log.warning("ignoring unreadable checkpoint %s (%s)", ckpt_path, exc)
             ck = None
-        if ck is not None and ck.get("digest") == digest:
+        if ck is not None and ck.get("finished"):
+            log.info("checkpoint %s is of a finished training; starting from scratch", ckpt_path)
+        elif ck is not None and ck.get("digest") == digest:
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             if sched is not None and ck.get("scheduler"):
@@ -201,7 +283,12 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
             history = list(ck["history"])
             best = {"epoch": ck["best_epoch"], "val": ck["best_val"], "state": ck["best_state"]}
             start_epoch = ck["epoch"] + 1
-            log.info("resuming from %s after epoch %d", ckpt_path, ck["epoch"])
+            partial = ck.get("partial")
+            if partial:
+                log.info("resuming from %s in epoch %d after batch %d", ckpt_path, partial["epoch"],
+                         partial["batch"])
+            else:
+                log.info("resuming from %s after epoch %d", ckpt_path, ck["epoch"])
         elif ck is not None:
             log.info("checkpoint %s belongs to other settings; starting from scratch", ckpt_path)
 
@@ -214,11 +301,36 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
     sel_name = task.selection_metric
     better = (lambda a, b: a > b) if task.higher_is_better else (lambda a, b: a < b)
     nan_row = {"loss": math.nan, **{m: math.nan for m in task.metric_names}}
+
+    def state(epoch_done: int, **extra) -> dict:
+        """The checkpoint: everything after epoch ``epoch_done`` (plus ``partial`` / ``finished``)."""
+        return {
+            "digest": digest, "epoch": epoch_done, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else {}, "scaler": scaler.state_dict() if scaler else {},
+            "rng": _rng_state(), "history": history, "best_epoch": best["epoch"], "best_val": best["val"],
+            "best_state": best["state"], **extra,
+        }
+
     for epoch in range(start_epoch, cfg["epochs"]):
         t0 = time.time()
         lr = opt.param_groups[0]["lr"]
-        loader = _loader(train_ds, cfg["batch_size"], True, cfg["seed"] * 1000 + epoch, cfg["num_workers"], device)
-        tr = run_epoch(model, loader, task, device, opt, scaler, amp, desc=f"epoch {epoch} train", epoch=epoch)
+        resumed = partial if partial and partial["epoch"] == epoch else {}
+        partial = None
+        first = int(resumed.get("batch", 0))
+        loader = _train_loader(train_ds, cfg["batch_size"], cfg["seed"] * 1000 + epoch, cfg["num_workers"], device,
+                               start_batch=first)
+        try:
+            tr = run_epoch(model, loader, task, device, opt, scaler, amp, desc=f"epoch {epoch} train", epoch=epoch,
+                           start_batch=first, sums=resumed.get("sums"), stop=stop)
+        except _StoppedAtBatch as at:
+            seconds = float(resumed.get("seconds", 0.0)) + time.time() - t0
+            _save_checkpoint(ckpt_path, state(epoch - 1, partial={"epoch": epoch, "batch": at.batch, "sums": at.sums,
+                                                                   "seconds": seconds}))
+            if writer is not None:
+                writer.close()
+            raise TrainingInterrupted(f"training stopped by signal {stop.signum} in epoch {epoch} after batch "
+                                      f"{at.batch}; {ckpt_path} holds the checkpoint and a rerun resumes from it") from None
+        t0 -= float(resumed.get("seconds", 0.0))
         if sched is not None:
             sched.step()
         with torch.no_grad():
@@ -243,12 +355,12 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
                 if k not in ("epoch", "seconds"):
                     writer.add_scalar(k.replace("_", "/", 1), v, epoch)
             writer.flush()
-        _save_checkpoint(ckpt_path, {
-            "digest": digest, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else {}, "scaler": scaler.state_dict() if scaler else {},
-            "rng": _rng_state(), "history": history, "best_epoch": best["epoch"], "best_val": best["val"],
-            "best_state": best["state"],
-        })
+        _save_checkpoint(ckpt_path, state(epoch))
+        if stop and epoch + 1 < cfg["epochs"]:  # the signal came during evaluation: the epoch's checkpoint is written
+            if writer is not None:
+                writer.close()
+            raise TrainingInterrupted(f"training stopped by signal {stop.signum} after epoch {epoch}; {ckpt_path} "
+                                      "holds the checkpoint and a rerun resumes from it")
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < cfg["epochs"]:
             log.info("stopping early after epoch %d as requested", epoch)
             if writer is not None:
@@ -282,6 +394,9 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
                     "net": spec.net, "in_shape": list(in_shape),
                     "n_classes": n_classes, "state_dict": best["state"], "epoch": best["epoch"]}, tmp)
     write_json(out_summary, summary)
+    # resuming is for attempts that did not finish: a rerun of this finished training (snakemake --forcerun)
+    # starts from scratch
+    _save_checkpoint(ckpt_path, state(cfg["epochs"] - 1, finished=True))
     return summary
 
 

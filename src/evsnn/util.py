@@ -15,16 +15,41 @@ from typing import Iterator
 import numpy as np
 
 
+def current_umask() -> int:
+    """The process umask (read without changing it where /proc tells it, else set and restored at once)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike, directory: bool = False) -> None:
+    """Give ``path`` the mode a normally created file (0666) or directory (0777) gets under the umask.
+
+    ``tempfile.mkstemp`` / ``mkdtemp`` create 0600 / 0700 entries; renamed into place they would leave results that
+    the group cannot read.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
 
-    A killed or failing job therefore never leaves a file that looks complete.
+    A killed or failing job therefore never leaves a file that looks complete. The file gets the mode of a normally
+    written one (0666 less the umask), not mkstemp's 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
+    honour_umask(tmp)
     tmp = Path(tmp)
     try:
         yield tmp

@@ -1,5 +1,8 @@
 # What a run used, for `snakemake --report`: the validated config (defaults filled) and the software
 # environment (Python, platform, package versions, torch threads / CUDA).
+# The config reaches the script as `snakemake.config` (the validated config of this run); the rule's param is its
+# digest, which makes the outputs stale when the config changes without a 13 kB "params have changed" reason.
+from evsnn.util import params_digest
 
 
 rule environment:
@@ -12,7 +15,7 @@ rule environment:
                                 caption="../report/environment.rst", labels={"item": "software environment"}),
         environment_yaml=f"{RES}/report/environment.yaml",
     params:
-        config=jsonable(config),
+        config_digest=params_digest(jsonable(config)),
         code=code("evsnn.report"),
     log:
         f"{RES}/logs/report/environment.log",

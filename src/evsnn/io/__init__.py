@@ -8,6 +8,7 @@ format nobody registered gets a clear error instead of a guess.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -71,10 +72,15 @@ def _describe_aedat3(events: np.ndarray, header: dict) -> dict:
     return out
 
 
+_DHP19_TREE = re.compile(r"(^|/)DVS_movies/S\d+/session\d+/mov\d+\.aedat$")
+
+
 def _read_aedat2(path: str):
     from evsnn.io.aedat2 import read_aedat2
 
-    return read_aedat2(path)
+    # a file inside a DHP19 tree is a DHP19 recording; elsewhere read_aedat2 decides from the file itself
+    in_tree = bool(_DHP19_TREE.search(os.path.abspath(path).replace(os.sep, "/")))
+    return read_aedat2(path, dhp19=True if in_tree else None)
 
 
 def _describe_aedat2(events: np.ndarray, header: dict) -> dict:
@@ -85,8 +91,10 @@ def _describe_aedat2(events: np.ndarray, header: dict) -> dict:
         "special_events": int(len(header.get("special_timestamps", ()))),
         "dropped_records": header.get("dropped", {}),
     }
-    if "camera_events" in header:
+    if header.get("multiplexed") and "camera_events" in header:
         out["cameras"] = {str(c): n for c, n in header["camera_events"].items()}
+    if header.get("created"):
+        out["start_time"] = header["created"]  # jAER's "# created ..." line, as AEDAT 3.1's #Start-Time
     return out
 
 
@@ -103,6 +111,8 @@ register_format(EventFormat("HDF5", lambda h: h.startswith(HDF5_SIGNATURE), _not
 def sniff(path: str | os.PathLike) -> EventFormat:
     """The registered format of ``path`` from its first bytes; FormatError (offset 0) when none matches."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise FormatError(path, None, "is a directory, not an event file (name one recording file)")
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if head.startswith(HDF5_SIGNATURE):
@@ -134,7 +144,8 @@ def info(path: str | os.PathLike) -> dict:
     Keys: ``file``, ``format`` ("AEDAT 3.1" / "AEDAT 2.0"), ``camera_layout`` ("DVS128",
     "DAVIS346 (DHP19, 4 cameras)", ...), ``events``, ``resolution`` [W, H], ``t_start_us``, ``t_end_us`` (first and
     last event, file order), ``duration_s``, ``timestamps_monotonic``, plus ``sources`` (AEDAT 3.1) or ``cameras``
-    (events per camera, DHP19) and a few format-specific counts.
+    (events per camera, DHP19), ``start_time`` (AEDAT 3.1 ``#Start-Time``, AEDAT 2.0 ``# created``) and a few
+    format-specific counts.
     """
     path = os.fspath(path)
     fmt = sniff(path)

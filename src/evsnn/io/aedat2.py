@@ -23,6 +23,11 @@ Format sources (reference/FORMATS.md section 2.2):
   (trigger) event whose timestamp alone is used, bits 3-0 = camera index (DHP19 multiplexes 4 cameras in one file).
   Out-of-range addresses (x > 345, y > 259, camera > 3; e.g. y = 306 in S11/session4/mov5) are dropped as in
   [DHP19] ``extract_from_aedat.m``. Coordinates are returned as raw addresses (DHP19's frame code flips them later).
+  A single-camera DAVIS346 (jAER ``Davis346*`` chips) writes the same address without camera bits (they are 0): a
+  file is reported as DHP19's multiplexed layout only when its events carry camera indices other than 0, its
+  ``# AEChip:`` is a jAER multi-camera chip (``...multicamera.MultiDAVIS346BCameraChip``), or the caller reads it
+  as part of a DHP19 tree (``dhp19=True``); otherwise it is a plain "DAVIS346".
+- jAER writes the recording's creation time as a header line ``# created <date>``; it is returned as ``created``.
 
 Decoding backends (identical results, see :mod:`evsnn._accel`): ``numba`` (default when importable) decodes every
 record in one compiled pass straight into the output array; ``numpy`` (``EVSNN_DISABLE_NUMBA=1`` or
@@ -155,7 +160,8 @@ def _is_header_line(line: bytes) -> bool:
 def read_aedat2_header(data: bytes, path: str | os.PathLike = "<bytes>") -> tuple[dict, int]:
     """Parse the jAER header at the start of ``data``; returns ``(header, body_offset)``.
 
-    ``header``: ``version`` ("2.0"), ``chip`` (the ``# AEChip:`` class or None), ``header_lines``, ``header_bytes``.
+    ``header``: ``version`` ("2.0"), ``chip`` (the ``# AEChip:`` class or None), ``header_lines``, ``header_bytes``,
+    and ``created`` (the text of jAER's ``# created ...`` line) when present.
     """
     path = os.fspath(path)
     if not data.startswith(b"#!AER-DAT2."):
@@ -174,12 +180,17 @@ def read_aedat2_header(data: bytes, path: str | os.PathLike = "<bytes>") -> tupl
         lines.append(line.decode("ascii").rstrip("\r\n"))
         pos = nl + 1
     version = lines[0][len("#!AER-DAT"):].strip()
-    chip = None
+    chip = created = None
     for line in lines[1:]:
         text = line.lstrip("#").strip()
         if text.startswith("AEChip:"):
             chip = text.split(":", 1)[1].strip()
-    return {"version": version, "chip": chip, "header_lines": lines, "header_bytes": pos}, pos
+        elif created is None and text.lower().startswith("created "):
+            created = text[len("created "):].strip()
+    out = {"version": version, "chip": chip, "header_lines": lines, "header_bytes": pos}
+    if created:
+        out["created"] = created
+    return out, pos
 
 
 def _layout_from_chip(chip: str | None) -> str | None:
@@ -191,6 +202,11 @@ def _layout_from_chip(chip: str | None) -> str | None:
     if "dvs128" in c or "tmpdiff128" in c:
         return "dvs128"
     return None
+
+
+def _is_multicamera_chip(chip: str | None) -> bool:
+    """jAER's multi-camera chips (``ch.unizh.ini.jaer.chip.multicamera.MultiDAVIS346BCameraChip``, ...)."""
+    return bool(chip) and "multi" in chip.lower()
 
 
 def decode_addresses(addr: np.ndarray, ts: np.ndarray, layout: str,
@@ -298,7 +314,8 @@ def _decode_numba(data, body: int, n: int, layout: str) -> tuple[np.ndarray, np.
     return out, special_ts, {"aps_imu": int(n_aps), "out_of_range": int(n_out)}, per_camera
 
 
-def read_aedat2(path: str | os.PathLike, layout: str = "auto", *, backend: str = "auto") -> tuple[np.ndarray, dict]:
+def read_aedat2(path: str | os.PathLike, layout: str = "auto", *, backend: str = "auto",
+                dhp19: bool | None = None) -> tuple[np.ndarray, dict]:
     """Read a jAER AEDAT 2.0 file.
 
     Parameters
@@ -309,11 +326,15 @@ def read_aedat2(path: str | os.PathLike, layout: str = "auto", *, backend: str =
         ``dvs128`` when every address (special bits aside) fits the 16-bit DVS128 layout, else ``davis346``.
     backend: ``"auto"`` (numba when importable and ``EVSNN_DISABLE_NUMBA`` is not set), ``"numba"`` or ``"numpy"``;
         identical results.
+    dhp19: for the davis346 layout, whether the file is a DHP19 recording with multiplexed cameras: ``None``
+        decides from the file (camera bits other than 0 in the events, or a jAER multi-camera ``# AEChip:``),
+        ``True`` when the caller reads it as part of a DHP19 tree, ``False`` for a plain DAVIS346.
 
     Returns
     -------
     events: EVENT_DTYPE (dvs128) or CAMERA_EVENT_DTYPE with camera field ``c`` (davis346), in file order.
-    header: ``version``, ``chip``, ``layout``, ``camera_layout`` (human-readable), ``header_lines``,
+    header: ``version``, ``chip``, ``created`` (when the header has it), ``layout``, ``camera_layout``
+        ("DVS128", "DAVIS346" or "DAVIS346 (DHP19, 4 cameras)"), ``multiplexed`` (davis346), ``header_lines``,
         ``header_bytes``, ``records`` (all 8-byte records), ``resolution`` (width, height), ``special_timestamps``
         (int64 array of the special/trigger event times), ``dropped`` (APS/IMU and out-of-range record counts),
         ``cameras`` and ``camera_events`` (davis346: camera indices present, events per camera).
@@ -371,9 +392,11 @@ def read_aedat2(path: str | os.PathLike, layout: str = "auto", *, backend: str =
     else:
         if per_camera is None:
             per_camera = np.bincount(events["c"], minlength=DHP19_CAMERAS)
+        if dhp19 is None:
+            dhp19 = bool(np.any(per_camera[1:])) or _is_multicamera_chip(header["chip"])
         header.update(resolution=DAVIS346_SIZE, cameras=[int(c) for c in np.flatnonzero(per_camera)],
-                      camera_events={int(c): int(k) for c, k in enumerate(per_camera) if k},
-                      camera_layout=f"DAVIS346 (DHP19, {DHP19_CAMERAS} cameras)")
+                      camera_events={int(c): int(k) for c, k in enumerate(per_camera) if k}, multiplexed=bool(dhp19),
+                      camera_layout=f"DAVIS346 (DHP19, {DHP19_CAMERAS} cameras)" if dhp19 else "DAVIS346")
     return events, header
 
 

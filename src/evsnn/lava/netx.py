@@ -53,7 +53,7 @@ from lava.proc.lif.process import LIFReset
 from lava.proc.sdn.models import PyDeltaModelFixed, PySigmaDeltaModelFixed, PySigmaModelFixed
 from lava.proc.sdn.process import ActivationMode, Delta, Sigma, SigmaDelta
 
-from evsnn.errors import FormatError
+from evsnn.errors import FormatError, reading_hdf5
 
 SUPPORTED_TYPES = ("input", "conv", "pool", "convT", "flatten", "dense")
 SPIKE_EXP = 6      # netx's default: graded spikes carry 6 fractional bits more than the 1/64 weight grid
@@ -140,11 +140,13 @@ def read_layers(path: str | os.PathLike) -> list[dict]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "Is a directory", path)
     try:
         fh = h5py.File(path, "r")
     except OSError as exc:
         raise FormatError(path, None, f"not an HDF5 file ({exc})") from None
-    with fh:
+    with fh, reading_hdf5(path, "netx network file"):
         # every dataset is read whole below: no external data, and no more bytes than a netx file can need
         check_hdf5(fh, path, max_dataset_bytes=MAX_NET_BYTES, max_total_bytes=MAX_NET_BYTES)
         if "layer" not in fh:

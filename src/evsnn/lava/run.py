@@ -357,10 +357,10 @@ def run_file(path, steps: int | None = None, input_path=None, seed: int = 0, sam
     if input_path is not None:
         try:
             x = np.load(input_path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
-            raise EvsnnError(f"{input_path}: cannot read the input array ({exc})") from None
+            raise EvsnnError(f"{input_path}: cannot read the input array ({exc or 'empty file'})") from None
         source = os.fspath(input_path)
     else:
         # the input shape is what the file claims: validated (without building Lava processes) and capped first

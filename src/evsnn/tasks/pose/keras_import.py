@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evsnn.errors import FormatError
+from evsnn.errors import FormatError, reading_hdf5
 
 DHP19_N_JOINTS = 13
 DHP19_IN_SHAPE = (1, 260, 344)  # C, H, W (Keras input 260 x 344 x 1, channels last)
@@ -118,13 +118,15 @@ def read_dhp19_keras(path: str | os.PathLike) -> dict:
     import h5py
 
     path = os.fspath(path)
+    if Path(path).is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", path)
     if not Path(path).is_file():
         raise FileNotFoundError(errno.ENOENT, "no such file", path)
     try:
         fh = h5py.File(path, "r")
     except OSError as exc:
         raise FormatError(path, None, f"not a readable HDF5 (Keras .model/.h5) file ({exc})") from None
-    with fh:
+    with fh, reading_hdf5(path, "Keras model file"):
         from evsnn.h5safe import check_hdf5
 
         check_hdf5(fh, path)  # no external storage, external links or virtual datasets (kernels are shape-checked)

@@ -601,7 +601,7 @@ def preprocess_recording(aedat: str | os.PathLike, vicon: str | os.PathLike, *,
     from evsnn.io.dhp19 import read_vicon
 
     xyz_all = read_vicon(vicon)
-    events, header = read_aedat2(aedat, layout="davis346")
+    events, header = read_aedat2(aedat, layout="davis346", dhp19=True)
     specials = header["special_timestamps"]
     start, stop, rule = recording_window(specials, events["t"], xyz_all.shape[0], aedat)
     dvs, xyz, stats = preprocess_events(events, start, stop, xyz_all, events_per_frame=events_per_frame,
