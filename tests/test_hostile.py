@@ -406,7 +406,7 @@ def test_netx_layer_type_from_another_file_is_not_printed(tmp_path):
         _net_layer(fh.create_group("layer/0"), "input", (1, 4, 4), type_external=_secret(tmp_path))
     rc, msg = _cli(main, ["netx", "info", str(path)])
     assert rc == 2 and SECRET.decode() not in msg
-    assert msg == (f"error: {path}: dataset /layer/0/type keeps its data in external files "
+    assert msg == (f"evsnn error: {path}: dataset /layer/0/type keeps its data in external files "
                    f"({tmp_path / 'unrelated.txt'}); refusing to read it")
 
 
@@ -497,7 +497,7 @@ def test_config_check_refuses_a_yte_template_without_running_it(tmp_path, capsys
     before = snapshot(tmp_path)
     assert main(["config", "check", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"error: config file {cfg} sets '__use_yte__' at its top level: snakemake --configfile would "
+    assert err == (f"evsnn error: config file {cfg} sets '__use_yte__' at its top level: snakemake --configfile would "
                    "evaluate it as a YTE template, which runs the Python code in it while loading; refusing it")
     assert not ran.exists() and snapshot(tmp_path) == before
 
@@ -516,13 +516,13 @@ def test_config_check_validates_like_the_workflow(tmp_path, capsys):
     bad.write_text(yaml.safe_dump(demo))
     assert main(["config", "check", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: config file {bad}: config key 'models.") and "'adamw'; allowed values:" in err
+    assert err.startswith(f"evsnn error: config file {bad}: config key 'models.") and "'adamw'; allowed values:" in err
     assert "\n" not in err
     for text, why in [("- a\n- b\n", "must hold a mapping of config keys at its top level, not list"),
                       ("a: [\n", "is not readable YAML")]:
         bad.write_text(text)
         assert main(["config", "check", str(bad)]) == 2
-        assert capsys.readouterr().err.startswith(f"error: config file {bad} {why}")
+        assert capsys.readouterr().err.startswith(f"evsnn error: config file {bad} {why}")
 
 
 # ============================================================================== 6. names and Markdown tables
