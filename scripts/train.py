@@ -1,8 +1,13 @@
 """Rule `train`: fit one named model of the config (resumes from its checkpoint)."""
+from evsnn.config import RUNTIME_TRAIN_KEYS
 from evsnn.train import RunSpec, fit
 from evsnn.stage import begin
 
 begin(snakemake)  # noqa: F821
 p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
-spec = RunSpec(task=p.task, arch=p.arch, net=p.net, train=p.train, code=p.code)
+# the params hold the settings a trained model depends on; how the run is executed (threads, data-loader
+# workers, the device as written) comes from the config, so changing it does not make the model stale
+runtime = snakemake.config["models"][snakemake.wildcards.model]["train"]  # noqa: F821
+train = {**p.train, **{k: runtime[k] for k in RUNTIME_TRAIN_KEYS}, "device": runtime["device"]}
+spec = RunSpec(task=p.task, arch=p.arch, net=p.net, train=train, code=p.code)
 fit(spec, i.train, i.test, o.model, o.metrics, o.summary, checkpoint=p.checkpoint, tensorboard_dir=p.tensorboard)

@@ -5,6 +5,7 @@ become stale when a parameter or a source module changes, that the lint is clean
 refused before any job runs.
 """
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -266,3 +267,54 @@ def test_missing_local_dataset_is_one_clear_sentence(tmp_path):
     line = next(l for l in proc.stderr.splitlines() if l.startswith("evsnn error:"))
     assert str(tmp_path / "nowhere") in line and "DvsGesture" in line
     assert not (wf / "results/data/dvsgesture/manifest.json").exists()
+
+
+def _restore(path: Path, data: bytes, st) -> None:
+    path.write_bytes(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_changed_raw_file_makes_exactly_its_caches_stale(demo):
+    manifest = json.loads((demo / "results/data/dvsgesture/manifest.json").read_text())
+    assert not any(os.path.isabs(f) for f in manifest["raw_files"])        # inside the project: relative
+    raw = demo / next(f for f in manifest["raw_files"] if f.endswith(".aedat"))
+    data, st = raw.read_bytes(), raw.stat()
+    try:
+        raw.write_bytes(data[: len(data) // 2])                                  # truncated
+        jobs = planned_jobs(smk(demo, "-n"))
+        jobs.pop("all", None)
+        assert jobs == {"frames": 1, "train": 2, "evaluate_gesture": 2, "cost": 2, "export_netx": 1, "lava_run": 1,
+                        "table": 1}, jobs
+        _restore(raw, data, st)
+        raw.write_bytes(data)                                                    # same bytes, rewritten: a new mtime
+        assert planned_jobs(smk(demo, "-n")).get("frames") == 1
+    finally:
+        _restore(raw, data, st)
+    assert planned_jobs(smk(demo, "-n")) == {}
+
+
+def test_copied_project_reads_its_own_raw_files(demo, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(demo, copy, symlinks=True)
+    assert planned_jobs(smk(copy, "-n")) == {}                                   # a finished copy stays finished
+    manifest = json.loads((copy / "results/data/dvsgesture/manifest.json").read_text())
+    raw = copy / next(f for f in manifest["raw_files"] if f.endswith(".aedat"))
+    data = raw.read_bytes()
+    raw.write_bytes(data[: len(data) // 2 + 3])                                  # the copy's file only, mid-event
+    proc = smk(copy, "results/frames/gesture_t8/train.h5", "results/frames/gesture_t8/test.h5", check=False)
+    assert proc.returncode != 0
+    line = next(l for l in proc.stderr.splitlines() if l.startswith("evsnn error:"))
+    assert str(raw) in line or raw.name in line, line
+    assert str(demo) not in line
+    assert planned_jobs(smk(demo, "-n")) == {}                                   # the original is untouched
+
+
+def test_runtime_settings_do_not_retrain(demo, tmp_path):
+    cfg = yaml.safe_load((demo / "config.yaml").read_text())
+    for m in cfg["models"].values():
+        m.setdefault("train", {}).update(threads=1, num_workers=1)
+    cfg["models"]["gesture_plif"]["train"]["device"] = "auto"                  # resolves to cpu on this machine
+    alt = tmp_path / "runtime.yaml"
+    alt.write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(smk(demo, "-n", "--configfile", str(alt)))
+    assert set(jobs) <= {"environment", "all"}, jobs                            # only the run record changes

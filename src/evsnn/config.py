@@ -8,6 +8,7 @@ are checked here too, so a bad config stops before any job runs.
 from __future__ import annotations
 
 import copy
+import os
 import difflib
 import re
 from pathlib import Path
@@ -309,3 +310,22 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
     return obj
+
+
+#: training settings that cannot change a trained model: how many data-loader workers and CPU threads it used
+RUNTIME_TRAIN_KEYS = ("num_workers", "threads")
+
+
+def gpu_visible() -> bool:
+    """Whether this machine shows an NVIDIA GPU (checked without importing torch)."""
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def result_train_settings(train: dict) -> dict:
+    """The training settings a trained model depends on: ``train`` without the runtime keys (num_workers,
+    threads), and ``device: auto`` spelled as the device it resolves to (``cpu`` where no GPU is visible), so that
+    changing only how a run is executed neither retrains it nor invalidates its checkpoint."""
+    out = {k: v for k, v in train.items() if k not in RUNTIME_TRAIN_KEYS}
+    if out.get("device") == "auto":
+        out["device"] = "cuda" if gpu_visible() else "cpu"
+    return out

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from evsnn.data import FrameCacheDataset, split_indices, time_major
+from evsnn.config import RUNTIME_TRAIN_KEYS, result_train_settings
 from evsnn.errors import ConfigError, TrainingError, TrainingInterrupted
 from evsnn.models import build_model, count_parameters
 from evsnn.tasks import get_task, make_task, register_packages
@@ -83,7 +84,10 @@ class RunSpec:
     extra: dict = field(default_factory=dict)
 
     def digest(self) -> str:
-        return params_digest({"task": self.task, "arch": self.arch, "net": self.net, "train": self.train,
+        """Settings that cannot change the result (threads, data-loader workers, an equivalent device spelling)
+        are left out, so a rerun with other runtime settings still resumes its checkpoint."""
+        return params_digest({"task": self.task, "arch": self.arch, "net": self.net,
+                              "train": result_train_settings(self.train),
                               "code": self.code, "extra": self.extra})
 
 
@@ -383,6 +387,8 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
         "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test), "n_classes": n_classes,
         "in_shape": list(in_shape), "frames": {k: _plain(v) for k, v in full.attrs.items()},
         "device": str(device), "amp": amp, "digest": digest,
+        # runtime settings: recorded, but not part of the digest (they cannot change the trained model)
+        "runtime": {k: cfg.get(k) for k in RUNTIME_TRAIN_KEYS} | {"device_setting": cfg.get("device")},
     }
     with atomic_path(out_metrics) as tmp:
         with open(tmp, "w", newline="") as fh:

@@ -2,8 +2,9 @@
 import json
 from pathlib import Path
 
-from evsnn.config import jsonable
+from evsnn.config import jsonable, result_train_settings
 from evsnn.fingerprint import code_digest
+from evsnn.manifest import raw_signature
 from evsnn.tasks import get_task, task_of_kind
 
 RES = config["results"]
@@ -39,6 +40,14 @@ def frames_cfg(name):
 
 def model_cfg(name):
     return config["models"][name]
+
+
+def model_record(name):
+    """A model's config as the stages after training see it: the runtime settings of its training (threads,
+    data-loader workers) left out, since they cannot change the trained model."""
+    cfg = dict(model_cfg(name))
+    cfg["train"] = result_train_settings(cfg["train"])
+    return jsonable(cfg)
 
 
 def model_frames(name):

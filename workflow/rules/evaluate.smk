@@ -45,7 +45,7 @@ for _name in TASKS:
         params:
             task=_name,
             title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']})",
-            model_cfg=lambda w: jsonable(model_cfg(w.model)),
+            model_cfg=lambda w: model_record(w.model),
             code=lambda w: model_code(w.model, entries=("evaluate",)),
         log:
             f"{RES}/logs/evaluate/{{model}}.log",

@@ -9,6 +9,8 @@ rule frames:
         test=f"{RES}/frames/{{frames}}/test.h5",
     params:
         frames=lambda w: jsonable(frames_cfg(w.frames)),
+        # size and mtime of every raw file the manifest lists: a changed raw file rebuilds exactly its caches
+        raw=lambda w: raw_signature(manifest_path(frames_cfg(w.frames)["dataset"])),
         code=lambda w: code(*dataset_task(frames_cfg(w.frames)["dataset"]).entry_modules("build_frames")),
     log:
         f"{RES}/logs/frames/{{frames}}.log",

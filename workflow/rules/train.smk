@@ -12,7 +12,7 @@ rule train:
         task=lambda w: model_cfg(w.model)["task"],
         arch=lambda w: model_cfg(w.model)["arch"],
         net=lambda w: jsonable(model_cfg(w.model)["net"]),
-        train=lambda w: jsonable(model_cfg(w.model)["train"]),
+        train=lambda w: jsonable(result_train_settings(model_cfg(w.model)["train"])),
         code=lambda w: model_code(w.model, "evsnn.train", entries=("adapter",)),
         checkpoint=lambda w: f"{RES}/models/{w.model}/checkpoint.pt",
         tensorboard=lambda w: f"{RES}/models/{w.model}/tensorboard",

@@ -30,7 +30,8 @@ from evsnn.errors import ConfigError, DataMissingError
 from evsnn.frames import integrate_by_time_bins, voxel_grid
 from evsnn.io.mvsec import (CAMERAS, SENSOR_SIZE, MVSECSequence, find_calibration, load_calibration, rectify_events,
                             scene_of, sequence_files)
-from evsnn.util import atomic_path, fresh_dir, params_digest, write_json
+from evsnn.manifest import write_manifest
+from evsnn.util import atomic_path, fresh_dir, params_digest
 
 log = logging.getLogger("evsnn.depth")
 
@@ -129,7 +130,9 @@ def prepare_mvsec(name: str, ds_cfg: dict, data_root: str, manifest_out: str) ->
         ref = MVSEC_FB.get(scene)
         if ref is not None and source != "synthetic" and abs(c.fB - ref) > 1e-3 * ref:
             log.warning("calibration of %s gives fB = %.6f, the benchmark uses %.6f", scene, c.fB, ref)
-    write_json(manifest_out, manifest)
+    raw = [Path(e[k]) for e in entries for k in ("data", "gt")]
+    raw += [f for d in calib.values() for f in sorted(Path(d).iterdir()) if f.is_file()]
+    manifest = write_manifest(manifest_out, manifest, raw)
     log.info("manifest: %d sequences (%s) under %s", len(entries), ", ".join(sequences), root)
     return manifest
 

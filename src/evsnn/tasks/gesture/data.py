@@ -19,8 +19,9 @@ from evsnn.errors import DataMissingError
 from evsnn.events import slice_time
 from evsnn.frames import integrate_fixed_frames
 from evsnn.io.aedat3 import read_aedat3
+from evsnn.manifest import write_manifest
 from evsnn.io.dvsgesture import CLASS_NAMES, list_trials, read_labels
-from evsnn.util import atomic_path, fresh_dir, params_digest, write_json
+from evsnn.util import atomic_path, fresh_dir, params_digest
 
 log = logging.getLogger("evsnn.gesture")
 
@@ -71,7 +72,9 @@ def prepare_dvsgesture(name: str, ds_cfg: dict, data_root: str, manifest_out: st
         "trials": {split: [Path(a).name for a, _ in pairs] for split, pairs in trials.items()},
         "files": files, "digest": params_digest(files),
     }
-    write_json(manifest_out, manifest)
+    raw = [f for pairs in trials.values() for pair in pairs for f in pair]
+    raw += [p for p in (Path(root) / "trials_to_train.txt", Path(root) / "trials_to_test.txt") if p.exists()]
+    manifest = write_manifest(manifest_out, manifest, raw)
     log.info("manifest: %d train / %d test trials, %d files", len(trials["train"]), len(trials["test"]), len(files))
     return manifest
 

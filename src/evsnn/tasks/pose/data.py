@@ -23,7 +23,8 @@ from evsnn.data import FrameCacheWriter
 from evsnn.errors import DataMissingError
 from evsnn.io.dhp19 import (CAMERA_TO_CHANNEL, JOINTS, CorruptRecordingError, list_recordings, movement_index,
                             read_projection_matrices)
-from evsnn.util import atomic_path, fresh_dir, params_digest, write_json
+from evsnn.manifest import write_manifest
+from evsnn.util import atomic_path, fresh_dir, params_digest
 
 log = logging.getLogger("evsnn.pose")
 
@@ -65,7 +66,8 @@ def prepare_dhp19(name: str, ds_cfg: dict, data_root: str, manifest_out: str) ->
                         "aedat": str(r.aedat.resolve()), "vicon": str(r.vicon.resolve())} for r in recordings],
         "missing": [str(s) for s in skipped], "files": files, "digest": params_digest(files),
     }
-    write_json(manifest_out, manifest)
+    raw = [f for r in recordings for f in (r.aedat, r.vicon)] + sorted((root / "P_matrices").glob("*.npy"))
+    manifest = write_manifest(manifest_out, manifest, raw)
     log.info("manifest: %d recordings (%d skipped: %s)", len(recordings), len(skipped), skipped)
     return manifest
 
