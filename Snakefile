@@ -39,6 +39,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/lava.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/environment.smk"
+include: "workflow/rules/targets.smk"
 
 
 rule all:

@@ -318,3 +318,13 @@ def test_runtime_settings_do_not_retrain(demo, tmp_path):
     alt.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smk(demo, "-n", "--configfile", str(alt)))
     assert set(jobs) <= {"environment", "all"}, jobs                            # only the run record changes
+
+
+def test_unknown_model_in_a_target_names_the_models_that_exist(demo):
+    proc = smk(demo, "-n", "results/eval/gesture_plf/metrics.json", check=False)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "'gesture_plf' is not a model of this config; models: " in text and "gesture_plif, gesture_sdnn" in text
+    proc = smk(demo, "-n", "results/frames/gesture_t16/train.h5", check=False)
+    assert proc.returncode != 0 and "'gesture_t16' is not a frames entry of this config" in proc.stdout + proc.stderr
+    assert planned_jobs(smk(demo, "-n", "results/eval/gesture_plif/metrics.json")) == {}   # known names unaffected

@@ -1,5 +1,6 @@
 # Shared helpers of the rules: result paths, config lookups, the task packages and code fingerprints.
 import json
+import re
 from pathlib import Path
 
 from evsnn.config import jsonable, result_train_settings
@@ -145,3 +146,16 @@ def final_outputs():
         out += [f"{RES}/lava/{m}/{f}" for f in ("network.net", "metrics.json", "parity.json")]
     out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]
     return out
+
+
+def _known(names):
+    """A wildcard pattern for a path component that is none of ``names`` (followed by '/')."""
+    return f"(?!(?:{'|'.join(map(re.escape, names))})/)[^/]+" if names else "[^/]+"
+
+
+def _unknown_name(w):
+    kinds = {"models": ("model", MODELS), "eval": ("model", MODELS), "lava": ("model", MODELS),
+             "frames": ("frames entry", FRAMES), "data": ("dataset", DATASETS)}
+    what, names = kinds[w.stage]
+    raise WorkflowError(f"{RES}/{w.stage}/{w.name}/{w.file}: '{w.name}' is not a {what} of this config; "
+                        f"{what}s: {', '.join(names)}")
