@@ -102,7 +102,7 @@ def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test
     r0, c0, rows, cols = crop_window(opts.get("crop"))
     H, W = rows // k, cols // k
     P = read_projection_matrices(manifest["p_matrices"])
-    pre = {key: opts[key] for key in ("events_per_frame", "hot_pixel_threshold", "ba_dt") if key in opts}
+    pre = {key: opts[key] for key in ("events_per_frame", "hot_pixel_threshold", "ba_dt", "ba_filter") if key in opts}
     writers, counts, skipped = {}, {"train": 0, "test": 0}, []
     outs = {"train": out_train, "test": out_test}
     base_attrs = {"dataset": manifest["dataset"], "kind": "dhp19", "T": T, "downsample": k, "H": H, "W": W,
