@@ -94,7 +94,7 @@ def test_nested_scalars_as_snakemake_passes_them_are_coerced():
     ("epochs", "three", "'three'; it must be of type integer"),
     ("epochs", "2.5", "'2.5'; it must be of type integer"),
     ("lr", "nan", "'nan'; it must be of type number"),
-    ("epochs", "0", "minimum"),
+    ("epochs", "-1", "minimum"),
 ])
 def test_strings_that_are_not_the_wanted_number_are_still_refused(key, value, expect):
     cfg = demo()
@@ -117,3 +117,57 @@ def test_snakemake_nested_config_override_is_accepted(tmp_path):
     smk(wf, "results/report/config.yaml", *override)  # the override reaches the validated config as numbers
     assert yaml.safe_load((wf / "results/report/config.yaml").read_text())["lava"] == {
         "run": False, "samples": 4, "parity_samples": 1}
+
+
+# ------------------------------------------------------------------------------------------- issue 13: as published
+def test_paper_recipes_validate():
+    dhp = load_config(ROOT / "configs" / "papers" / "calabrese2019_dhp19.yaml")
+    cnn, official = dhp["models"]["dhp19_cnn"], dhp["models"]["dhp19_cnn_official"]
+    assert cnn["train"]["optimizer"] == "rmsprop" and cnn["train"]["lr"] == 1e-5 and cnn["train"]["rho"] == 0.9
+    assert cnn["train"]["eps"] == 1e-7 and cnn["train"]["loss"] == "mse" and cnn["train"]["heatmap_sigma"] == 4.0
+    assert cnn["train"]["heatmap_grid"] == "integer" and cnn["train"]["scheduler"] == "none"
+    assert official["train"]["epochs"] == 0 and official["train"]["init"].endswith("dhp19_cnn_official.pt")
+    fr = dhp["frames"]["dhp19_cnn_input"]
+    assert fr["dhp19"]["cameras"] == [2, 3] and fr["dhp19"]["ba_filter"] == "current" and fr["downsample"] == 1
+    assert dhp["datasets"]["dhp19"]["source"] == "local"
+    plif = load_config(ROOT / "configs" / "papers" / "fang2021_plif.yaml")
+    a, b = plif["models"]["plif_accuracy_a"], plif["models"]["plif_accuracy_b"]
+    assert a["net"]["bias"] is False and b["net"] == a["net"] and plif["frames"]["gesture_t20"]["T"] == 20
+    assert a["train"]["val_fraction"] == 0.0 and "val_split" not in a["train"] and a["train"]["epochs"] == 1024
+    assert b["train"]["val_split"] == "per_class_tail" and b["train"]["val_fraction"] == 0.15
+    assert b["train"]["best_on_tie"] == "last" and b["train"]["T_max"] == 64 and b["train"]["batch_size"] == 16
+
+
+def _pose_demo():
+    cfg = demo()
+    assert "pose_cnn" in cfg["models"] and "pose_t4" in cfg["frames"]
+    return cfg
+
+
+@pytest.mark.parametrize("mutate, expect", [
+    (lambda c: c["models"]["pose_cnn"]["train"].update(heatmap_sigma=0),
+     ["models.pose_cnn.train.heatmap_sigma", "0"]),
+    (lambda c: c["models"]["pose_cnn"]["train"].update(heatmap_sigma=-2.0),
+     ["models.pose_cnn.train.heatmap_sigma", "-2.0"]),
+    (lambda c: c["models"]["pose_cnn"]["train"].update(heatmap_grid="half"),
+     ["models.pose_cnn.train.heatmap_grid", "'integer'", "'float'"]),
+    (lambda c: c["frames"]["pose_t4"]["dhp19"].update(ba_filter="2020"),
+     ["frames.pose_t4.dhp19.ba_filter", "'2020'", "'current'", "'2019'"]),
+    (lambda c: c["models"]["gesture_plif"]["train"].update(val_split="per_class_tail", val_fraction=0.0),
+     ["models.gesture_plif.train.val_split", "per_class_tail", "without a validation sample"]),
+    (lambda c: c["models"]["gesture_plif"]["train"].update(val_split="random"),
+     ["models.gesture_plif.train.val_split", "'stratified_random'", "'per_class_tail'"]),
+    (lambda c: c["models"]["gesture_plif"]["train"].update(epochs=0),
+     ["models.gesture_plif.train.epochs", "models.gesture_plif.train.init"]),
+    (lambda c: c["models"]["gesture_plif"]["train"].update(optimizer="rmsprop", rho=1.0),
+     ["models.gesture_plif.train.rho", "1.0"]),
+])
+def test_bad_published_recipe_inputs_are_one_sentence(mutate, expect):
+    cfg = copy.deepcopy(_pose_demo())
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    msg = str(err.value)
+    for part in expect:
+        assert part in msg, msg
+    assert "\n" not in msg

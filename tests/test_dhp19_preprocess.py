@@ -45,12 +45,14 @@ def test_hot_pixel_filter():
     assert dp.hot_pixel_filter(X, Y).all()  # default threshold 1e4
 
 
-# (X, Y, t) sequences with dt = 100 and the keep-mask worked out from BackgroundFilter.m by hand
+# (X, Y, t) sequences with dt = 100 and the keep-mask worked out by hand from the current BackgroundFilter.m
+# (SensorsINI/DHP19 since commit 3395890: an event refreshes its 8 neighbours, not its own pixel)
 BA_CASES = {
     "isolated event dropped, t <= dt passes (map starts at 0)": ([10, 200], [10, 100], [1000, 1050], [False, False]),
     "early events pass": ([10], [10], [50], [True]),
     "neighbour within dt": ([10, 11], [10, 10], [1000, 1050], [False, True]),
-    "same pixel counts": ([10, 10], [10, 10], [1000, 1080], [False, True]),
+    "same pixel does not count": ([10, 10], [10, 10], [1000, 1080], [False, False]),
+    "own pixel refreshed by a neighbour": ([10, 11, 10], [10, 10, 10], [1000, 1050, 1100], [False, True, True]),
     "exactly dt passes, dt + 1 not": ([10, 11, 40, 41], [10, 11, 40, 40], [1000, 1100, 2000, 2101],
                                       [False, True, False, False]),
     "dropped events refresh, last write wins": ([10, 12, 11], [10, 10, 10], [1000, 1050, 1100], [False, False, True]),
@@ -65,16 +67,62 @@ BA_CASES = {
 }
 
 
+# the first release's filter (SensorsINI/DHP19 @28f85c9) also wrote the event's own pixel
+BA_CASES_2019 = {
+    "same pixel counts": ([10, 10], [10, 10], [1000, 1080], [False, True]),
+    "border events write nothing": ([1, 1], [5, 5], [1000, 1050], [False, False]),
+    "neighbour within dt": ([10, 11], [10, 10], [1000, 1050], [False, True]),
+}
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", sorted(BA_CASES))
 def test_background_activity_filter_hand_cases(case, backend):
     X, Y, t, expected = BA_CASES[case]
     keep = dp.background_activity_filter(X, Y, t, dt=100, backend=backend)
     assert keep.tolist() == expected
+    assert dp.background_activity_filter(X, Y, t, dt=100, variant="current", backend=backend).tolist() == expected
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(BA_CASES_2019))
+def test_background_activity_filter_2019_hand_cases(case, backend):
+    X, Y, t, expected = BA_CASES_2019[case]
+    assert dp.background_activity_filter(X, Y, t, dt=100, variant="2019", backend=backend).tolist() == expected
+
+
+def test_background_activity_filter_unknown_variant():
+    with pytest.raises(ValueError, match=r"one of 'current', '2019', not 'newest'"):
+        dp.background_activity_filter([10], [10], [0], variant="newest")
+    with pytest.raises(ValueError, match="not 'newest'"):
+        dp.preprocess_events(raw_events([10], [10], [0]), 0, 10, np.zeros((1, 3, 13)), ba_filter="newest")
 
 
 def _ba_reference(X, Y, t, dt, xdim=1384, ydim=260):
-    """BackgroundFilter.m transcribed loop by loop (1-based map with a spare row/column)."""
+    """The current BackgroundFilter.m (SensorsINI/DHP19 @12a3fe6, generate_DHP19/BackgroundFilter.m), transcribed
+    statement by statement: a 1-based time map, uint32 - double saturating at 0, and the eight neighbour writes of
+    lines 19-26 (no write to the event's own pixel since commit 3395890)."""
+    last = [[0] * (ydim + 1) for _ in range(xdim + 1)]  # index 0 unused: MATLAB is 1-based
+    keep = []
+    for xs, ys, ts in zip(X, Y, t):
+        delta = ts - last[xs][ys]
+        if delta < 0:
+            delta = 0
+        keep.append(not delta > dt)
+        if not (xs == 1 or xs == xdim or ys == 1 or ys == ydim):
+            last[xs - 1][ys] = ts
+            last[xs + 1][ys] = ts
+            last[xs][ys - 1] = ts
+            last[xs][ys + 1] = ts
+            last[xs - 1][ys - 1] = ts
+            last[xs + 1][ys + 1] = ts
+            last[xs - 1][ys + 1] = ts
+            last[xs + 1][ys - 1] = ts
+    return keep
+
+
+def _ba_reference_2019(X, Y, t, dt, xdim=1384, ydim=260):
+    """The first release's loop (@28f85c9): the same, plus the write to the event's own pixel."""
     last = [[0] * (ydim + 2) for _ in range(xdim + 2)]
     keep = []
     for xs, ys, ts in zip(X, Y, t):
@@ -86,17 +134,49 @@ def _ba_reference(X, Y, t, dt, xdim=1384, ydim=260):
     return keep
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_background_activity_filter_random_against_loop(backend):
-    rng = np.random.default_rng(1)
-    n = 3000
+def _random_ba_events(seed=1, n=3000):
+    rng = np.random.default_rng(seed)
     X = rng.integers(1, 40, n)  # dense corner, including the border rows/columns
     Y = rng.integers(1, 30, n)
     t = np.sort(rng.integers(0, 4_000_000, n))
     t[100:110] = t[100:110][::-1]  # a few non-monotonic timestamps
     X[::97] = 1384
+    return X, Y, t
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_background_activity_filter_random_against_loop(backend):
+    X, Y, t = _random_ba_events()
     expected = _ba_reference(X.tolist(), Y.tolist(), t.tolist(), 70_000)
     assert dp.background_activity_filter(X, Y, t, backend=backend).tolist() == expected
+    old = _ba_reference_2019(X.tolist(), Y.tolist(), t.tolist(), 70_000)
+    assert dp.background_activity_filter(X, Y, t, variant="2019", backend=backend).tolist() == old
+    assert old != expected  # the two variants differ on these events
+
+
+@pytest.mark.parametrize("ba_filter", ["current", "2019"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_frames_follow_the_loop_filter(backend, ba_filter):
+    """Frames of the whole preprocessing (fused numba kernel / modular numpy filters) hold exactly the events the
+    per-event loop keeps."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    X = rng.integers(2, 30, n)  # camera 0 of the combined image (columns 1..346)
+    Y = rng.integers(2, 25, n)
+    t = np.sort(rng.integers(0, 3_000_000, n))
+    ref = _ba_reference if ba_filter == "current" else _ba_reference_2019
+    keep = np.array(ref(X.tolist(), Y.tolist(), t.tolist(), 70_000))
+    vicon = np.zeros((400, 3, 13))
+    dvs, _, stats = dp.preprocess_events(raw_events(X, Y, t), 0, 4_000_000, vicon, hot_pixel_threshold=None,
+                                         masks=(), events_per_frame=int(keep.sum()) // 4, k_rounding="floor",
+                                         backend=backend, ba_filter=ba_filter)
+    assert stats["background_removed"] == int((~keep).sum()) and dvs.shape[0] == 1
+    counts = np.zeros((260, 346), dtype=np.int64)
+    np.add.at(counts, (Y[keep] - 1, X[keep] - 1), 1)
+    kept_in_frame = (int(keep.sum()) // 4) * 4  # the frame closes after events_per_frame * 4 kept events
+    counts[:] = 0
+    np.add.at(counts, (Y[keep][:kept_in_frame] - 1, X[keep][:kept_in_frame] - 1), 1)
+    np.testing.assert_array_equal(dvs[0, :, :, 0] > 0, counts > 0)
 
 
 def test_ir_masks_strict_inequalities():

@@ -24,7 +24,7 @@ def test_gaussian_heatmaps_peak_at_joint_and_zero_for_invisible():
 
 
 def test_pose_task_loss_and_mpjpe():
-    task = PoseTask(sigma=1.0, pixel_scale=2.0)
+    task = PoseTask(sigma=1.0, pixel_scale=2.0, grid="float")  # the integer grid: tests/test_pose_targets.py
     uv = torch.tensor([[[2.0, 6.0], [3.0, 4.0]], [[1.0, float("nan")], [1.0, 0.0]]])  # N=2, J=2
     perfect = gaussian_heatmaps(torch.nan_to_num(uv, nan=0.0), 8, 8, 1.0)
     assert float(task.loss(gaussian_heatmaps(uv, 8, 8, 1.0), uv)) == 0.0
@@ -44,6 +44,7 @@ def test_make_task_asks_the_task_package_for_its_adapter():
     assert isinstance(g, ClassificationTask) and g.n_classes == 11 and g.loss_name == "cross_entropy"
     p = make_task("pose", {"loss": None, "heatmap_sigma": 3.0}, ds, ds)
     assert isinstance(p, PoseTask) and p.sigma == 3.0 and p.pixel_scale == 4.0 and p.loss_name == "mse"
+    assert p.grid == "integer"  # the published targets by default
     d = make_task("depth", {"loss": "silog", "depth_cutoffs": [5]}, ds, ds)
     assert d.n_classes == 1 and d.metric_names == ("mde_cm", "mde5_cm") and d.loss_name == "silog"
     no_attr = SimpleNamespace(attrs={}, labels=np.array([0, 6]))

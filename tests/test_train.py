@@ -223,3 +223,108 @@ def test_sigterm_checkpoints_at_batch_boundary_and_resume_matches(tmp_path, make
     wa, wb = load_model(out_full["out_model"])[1], load_model(d / "model.pt")[1]
     for k in wa["state_dict"]:
         torch.testing.assert_close(wa["state_dict"][k], wb["state_dict"][k], rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------------------------------- issue 13: as published
+def test_plif_paper_size_without_fc_bias():
+    """The paper code's FC layers have no bias: 1,698,311 parameters (PLIF repository codes/models.py:50-59)."""
+    m = build_model("plif_net", {"bias": False}, in_shape=(2, 128, 128), n_classes=11)
+    assert count_parameters(m) == 1_698_311
+    assert count_parameters(build_model("plif_net", {}, in_shape=(2, 128, 128), n_classes=11)) == 1_698_311 + 622
+
+
+def test_per_class_tail_split_is_the_paper_split():
+    from evsnn.data import per_class_tail_split
+
+    labels = np.array([0] * 20 + [1] * 7 + [2] * 13)
+    rng = np.random.default_rng(0)
+    labels = labels[rng.permutation(len(labels))]  # interleaved, as a training set's order may be
+    tr, va = per_class_tail_split(labels, 0.15)
+    for c, n_train in ((0, 17), (1, 6), (2, 12)):  # ceil(0.85 n): 17/3, 6/1, 12/1
+        idx = np.flatnonzero(labels == c)
+        assert idx[:n_train].tolist() == [i for i in tr if labels[i] == c]
+        assert idx[n_train:].tolist() == [i for i in va if labels[i] == c]
+    assert sorted(np.concatenate([tr, va]).tolist()) == list(range(len(labels)))
+    with pytest.raises(ValueError, match="leaves class 1 .6 training samples. without a validation sample"):
+        per_class_tail_split(np.array([0] * 20 + [1] * 6), 0.15)
+
+
+def test_fit_with_per_class_tail_split_and_ties_kept_last(tmp_path, make_cache):
+    tr, te = make_cache("train.h5", n_per_class=8), make_cache("test.h5", n_per_class=2, seed=1)
+    # a learning rate too small to change any prediction: every epoch ties on validation accuracy
+    first, _ = run(tmp_path, tr, te, spec(epochs=3, lr=1e-12, val_split="per_class_tail", val_fraction=0.15), "f")
+    last, _ = run(tmp_path, tr, te, spec(epochs=3, lr=1e-12, val_split="per_class_tail", val_fraction=0.15,
+                                         best_on_tie="last"), "l")
+    assert first["n_val"] == last["n_val"] == 4 and first["n_train"] == 28  # 8 per class: 7 train, 1 val
+    assert first["val_split"] == "per_class_tail"
+    assert first["best_epoch"] == 0 and last["best_epoch"] == 2
+    from evsnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="without a validation sample"):
+        run(tmp_path, tr, te, spec(epochs=1, val_split="per_class_tail", val_fraction=0.05), "e")
+
+
+def test_rmsprop_is_keras_224s_rule():
+    from evsnn.train import make_optimizer
+
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(5))
+    ref = p.detach().clone().double()
+    a = torch.zeros(5, dtype=torch.float64)
+    opt = make_optimizer([p], {"optimizer": "rmsprop", "lr": 1e-2, "weight_decay": 0.0})  # rho, eps: Keras defaults
+    for step in range(4):
+        g = torch.randn(5)
+        p.grad = g.clone()
+        opt.step()
+        a = 0.9 * a + 0.1 * g.double() ** 2              # Keras 2.2.4 optimizers.RMSprop.get_updates
+        ref = ref - 1e-2 * g.double() / (a.sqrt() + 1e-7)
+    np.testing.assert_allclose(p.detach().double().numpy(), ref.numpy(), rtol=1e-5, atol=1e-7)
+    assert opt.param_groups[0]["alpha"] == 0.9 and opt.param_groups[0]["eps"] == 1e-7
+
+
+def test_init_weights_and_zero_epochs(tmp_path, make_cache):
+    """train.init starts from a model.pt; with epochs 0 the model is those weights, evaluated once."""
+    from evsnn.errors import ConfigError
+
+    tr, te = make_cache("train.h5", n_per_class=8), make_cache("test.h5", n_per_class=3, seed=1)
+    trained, out = run(tmp_path, tr, te, spec(epochs=3), "trained")
+    as_is, out0 = run(tmp_path, tr, te, spec(epochs=0, init=out["out_model"]), "as_is")
+    a, b = torch.load(out["out_model"], weights_only=True), torch.load(out0["out_model"], weights_only=True)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert as_is["epochs"] == 0 and as_is["best_epoch"] == 0 and as_is["init"] == out["out_model"]
+    metrics = evaluate_classifier(out0["out_model"], str(te), str(tmp_path / "m.json"), str(tmp_path / "p.csv"))
+    assert metrics["accuracy"] == pytest.approx(as_is["test_acc_at_best_val"])
+    assert metrics["accuracy"] == pytest.approx(trained["test_acc_at_best_val"])
+    df = pd.read_csv(out0["out_metrics"])
+    assert len(df) == 1 and np.isnan(df["train_loss"].iloc[0])
+    with pytest.raises(ConfigError, match="does not exist"):
+        run(tmp_path, tr, te, spec(epochs=0, init=str(tmp_path / "none.pt")), "missing")
+    with pytest.raises(ConfigError, match="does not fit this model's net settings"):
+        run(tmp_path, tr, te, RunSpec(task="gesture", arch="plif_net", net={**NET, "fc_hidden": 16},
+                                      train={**spec().train, "epochs": 0, "init": out["out_model"]}), "other")
+
+
+def test_official_dhp19_weights_as_a_model_entry(tmp_path):
+    """A fake DHP_CNN.model -> `pose import-dhp19-cnn` -> train.init with epochs 0: the model is the imported CNN."""
+    from evsnn.data import FrameCacheWriter
+    from evsnn.tasks.pose.keras_import import import_dhp19_cnn
+    from test_pose_models import random_kernels, write_keras_file
+
+    src = write_keras_file(tmp_path / "DHP_CNN.model", random_kernels(seed=4))
+    import_dhp19_cnn(src, tmp_path / "dhp19_cnn_official.pt")
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        w = FrameCacheWriter(tmp_path / f"{split}.h5", (1, 1, 12, 16), {"T": 1, "n_classes": 13, "downsample": 1},
+                             dtype=np.uint8)
+        for i in range(4):
+            frame = (rng.random((1, 1, 12, 16)) < 0.3) * rng.integers(1, 255, (1, 1, 12, 16))
+            w.add(frame.astype(np.uint8), rng.uniform(1, 11, (2, 13)).astype(np.float32), f"rec{i % 2}", (i, i + 1))
+        w.close()
+    train = {**spec().train, "epochs": 0, "init": str(tmp_path / "dhp19_cnn_official.pt"), "loss": "mse",
+             "heatmap_sigma": 4.0, "optimizer": "rmsprop", "lr": 1e-5, "val_fraction": 0.5}
+    sp = RunSpec(task="pose", arch="dhp19_cnn", net={}, train=train, code="test")
+    summary, out = run(tmp_path, tmp_path / "train.h5", tmp_path / "test.h5", sp, "official")
+    assert summary["epochs"] == 0 and summary["parameters"] == 218_592
+    model, blob = load_model(out["out_model"])
+    ref, _ = load_model(tmp_path / "dhp19_cnn_official.pt")
+    assert all(torch.equal(v, ref.state_dict()[k]) for k, v in model.state_dict().items())

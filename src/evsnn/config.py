@@ -271,6 +271,14 @@ def _check_references(cfg: dict) -> None:
         problem = check_net_kwargs(m["arch"], m.get("net", {}))
         if problem:
             raise ConfigError(f"config key 'models.{name}.net': {problem}")
+        tr = m["train"]
+        if tr["epochs"] == 0 and not tr.get("init"):
+            raise ConfigError(f"config key 'models.{name}.train.epochs' is 0, which evaluates starting weights as "
+                              f"they are; set 'models.{name}.train.init' to a model.pt or train for 1 epoch or more")
+        if tr.get("val_split") == "per_class_tail" and tr["val_fraction"] <= 0:
+            raise ConfigError(f"config key 'models.{name}.train.val_split' is 'per_class_tail' with val_fraction "
+                              f"{tr['val_fraction']}, which leaves every class without a validation sample; set "
+                              "val_fraction above 0 (the PLIF paper: 0.15)")
         allowed = task.losses
         if m["train"].get("loss") is None:
             m["train"]["loss"] = allowed[0]

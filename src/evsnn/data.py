@@ -12,6 +12,8 @@ Layout of a cache file::
 """
 from __future__ import annotations
 
+import math
+
 import os
 from pathlib import Path
 
@@ -178,9 +180,42 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val)) if val else np.array([], dtype=np.int64)
 
 
-def split_indices(ds: "FrameCacheDataset", fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validation split carved from training data: stratified by class for class labels; for regression targets
-    (pose) whole recordings go to validation so that no frame of a validation recording is trained on."""
+VAL_SPLITS = ("stratified_random", "per_class_tail")
+
+
+def per_class_tail_split(labels: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The PLIF paper's deterministic split: of each class, in the order of the training set, the first
+    ``ceil(n * (1 - fraction))`` samples train and the rest validate (fangwei123456/Parametric-Leaky-Integrate-
+    and-Fire-Spiking-Neuron@f644ff6 ``codes/train_val.py:22-40`` ``split_dataset``, called with
+    ``1 - val_ratio`` at line 229, ``val_ratio`` 0.15 at line 69). Raises ValueError naming the first class whose
+    validation part would be empty (fewer than about 1/fraction samples)."""
+    labels = np.asarray(labels)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        pos = math.ceil(len(idx) * (1 - fraction))
+        if pos >= len(idx):
+            raise ValueError(f"train.val_split per_class_tail with val_fraction {fraction} leaves class {int(c)} "
+                             f"({len(idx)} training samples) without a validation sample; raise val_fraction "
+                             f"to at least {1 / len(idx):.3g} or use stratified_random")
+        train.append(idx[:pos])
+        val.append(idx[pos:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def split_indices(ds: "FrameCacheDataset", fraction: float, seed: int,
+                  method: str = "stratified_random") -> tuple[np.ndarray, np.ndarray]:
+    """Validation split carved from training data: stratified by class for class labels (``stratified_random``:
+    seeded random ``fraction`` of each class; ``per_class_tail``: the last ``fraction`` of each class, see
+    :func:`per_class_tail_split`); for regression targets (pose) whole recordings go to validation so that no frame
+    of a validation recording is trained on."""
+    if method not in VAL_SPLITS:
+        raise ValueError(f"train.val_split must be one of {', '.join(VAL_SPLITS)}, not {method!r}")
+    if method == "per_class_tail":
+        if not ds.is_classification:
+            raise ValueError("train.val_split per_class_tail splits class labels; this cache holds regression "
+                             "targets, use stratified_random (whole recordings go to validation)")
+        return per_class_tail_split(ds.labels, fraction)
     if ds.is_classification:
         return stratified_split(ds.labels, fraction, seed)
     trials = np.unique(ds.trial)

@@ -1,9 +1,13 @@
 """The one training loop of evsnn (every task, every framework that is a torch.nn.Module).
 
-- optimiser Adam/SGD, cosine annealing or step LR, AMP on CUDA;
-- a validation split carved (stratified, seeded) from the training data for model selection; the test split
-  is evaluated every epoch too, so both numbers the PLIF paper reports are available: the test accuracy of the
-  validation-selected epoch ("accuracy-B") and the maximum test accuracy over training ("accuracy-A");
+- optimiser Adam, SGD or RMSprop (Keras 2.2.4's update rule, the DHP19 CNN's optimiser), cosine annealing or
+  step LR, AMP on CUDA;
+- a validation split carved from the training data for model selection (``train.val_split``: stratified and
+  seeded, or the PLIF paper's deterministic per-class tail); the test split is evaluated every epoch too, so both
+  numbers the PLIF paper reports are available: the test accuracy of the validation-selected epoch
+  ("accuracy-B") and the maximum test accuracy over training ("accuracy-A");
+- ``train.init``: start from the weights of a model.pt (e.g. the official DHP19 CNN imported by
+  ``python -m evsnn pose import-dhp19-cnn``); with ``train.epochs: 0`` the model is those weights, evaluated once;
 - a checkpoint after every epoch (model, optimiser, scheduler, scaler, RNG states, history); a rerun after a
   kill resumes from it and ends with the same metrics as an uninterrupted run with the same seed;
 - SIGTERM (what SLURM sends on preemption) writes a checkpoint at the next training-batch boundary (batch index,
@@ -58,10 +62,46 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: Keras 2.2.4 RMSprop defaults (rho 0.9, epsilon = K.epsilon() = 1e-7); DHP_CNN.model's training_config holds
+#: the same values (RMSprop lr 1e-5, rho 0.9, epsilon 1e-07, decay 0)
+RMSPROP_RHO = 0.9
+RMSPROP_EPS = 1e-7
+
+
 def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
+    """``adam``, ``sgd`` (``momentum``) or ``rmsprop``: Keras 2.2.4's rule, which is PyTorch's ``RMSprop`` with
+    ``alpha = rho`` and the epsilon added outside the square root, ``a <- rho a + (1 - rho) g^2``,
+    ``p <- p - lr g / (sqrt(a) + eps)``, accumulators starting at 0 (``train.rho``, ``train.eps``: default 0.9 and
+    1e-7 as Keras)."""
     if cfg["optimizer"] == "adam":
         return torch.optim.Adam(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    if cfg["optimizer"] == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg["lr"], alpha=cfg.get("rho", RMSPROP_RHO),
+                                   eps=cfg.get("eps", RMSPROP_EPS), weight_decay=cfg["weight_decay"], momentum=0.0)
     return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
+
+
+def load_init(model: torch.nn.Module, path: str, arch: str) -> dict:
+    """Load the weights of the model.pt at ``path`` (``evsnn.train`` or ``import-dhp19-cnn`` format, weights_only)
+    into ``model``; the architecture and every tensor shape must match."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"train.init {path} does not exist (a model.pt, e.g. written by "
+                          "`python -m evsnn pose import-dhp19-cnn DHP_CNN.model OUT.pt`)") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-sentence error
+        raise ConfigError(f"train.init {path} is not a readable evsnn model.pt ({exc})") from None
+    if not isinstance(blob, dict) or "state_dict" not in blob:
+        raise ConfigError(f"train.init {path} is not an evsnn model.pt (no state_dict)")
+    if blob.get("arch") != arch:
+        raise ConfigError(f"train.init {path} holds a {blob.get('arch')!r} model; this model's arch is {arch!r}")
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise ConfigError(f"train.init {path} does not fit this model's net settings: "
+                          f"{' '.join(line.strip() for line in first[:3])}") from None
+    return blob
 
 
 def make_scheduler(opt, cfg: dict):
@@ -249,12 +289,20 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
 
     full = FrameCacheDataset(train_cache)
     test = FrameCacheDataset(test_cache)
-    tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"])
+    try:
+        tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"],
+                                       method=cfg.get("val_split", "stratified_random"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
     task = make_task(spec.task, cfg, full, test)   # the task package's loss / metric adapter
     n_classes = int(task.n_classes)
     in_shape = full.frame_shape[1:]
-    model = build_model(spec.arch, spec.net, in_shape=in_shape, n_classes=n_classes).to(device)
+    model = build_model(spec.arch, spec.net, in_shape=in_shape, n_classes=n_classes)
+    if cfg.get("init"):
+        load_init(model, cfg["init"], spec.arch)
+        log.info("starting from the weights of %s", cfg["init"])
+    model = model.to(device)
     n_params = count_parameters(model)
     opt = make_optimizer(model.parameters(), cfg)
     sched = make_scheduler(opt, cfg)
@@ -303,7 +351,11 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
         writer = SummaryWriter(tensorboard_dir, purge_step=start_epoch)
 
     sel_name = task.selection_metric
-    better = (lambda a, b: a > b) if task.higher_is_better else (lambda a, b: a < b)
+    # ties: the earliest epoch keeps the title, or (best_on_tie: last) the latest, as the PLIF code's `<=`
+    if cfg.get("best_on_tie", "first") == "last":
+        better = (lambda a, b: a >= b) if task.higher_is_better else (lambda a, b: a <= b)
+    else:
+        better = (lambda a, b: a > b) if task.higher_is_better else (lambda a, b: a < b)
     nan_row = {"loss": math.nan, **{m: math.nan for m in task.metric_names}}
 
     def state(epoch_done: int, **extra) -> dict:
@@ -315,17 +367,21 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
             "best_state": best["state"], **extra,
         }
 
-    for epoch in range(start_epoch, cfg["epochs"]):
+    evaluate_only = cfg["epochs"] == 0  # the starting weights (train.init), evaluated once as epoch 0
+    for epoch in range(start_epoch, max(cfg["epochs"], 1)):
         t0 = time.time()
         lr = opt.param_groups[0]["lr"]
         resumed = partial if partial and partial["epoch"] == epoch else {}
         partial = None
         first = int(resumed.get("batch", 0))
-        loader = _train_loader(train_ds, cfg["batch_size"], cfg["seed"] * 1000 + epoch, cfg["num_workers"], device,
-                               start_batch=first)
         try:
-            tr = run_epoch(model, loader, task, device, opt, scaler, amp, desc=f"epoch {epoch} train", epoch=epoch,
-                           start_batch=first, sums=resumed.get("sums"), stop=stop)
+            if evaluate_only:
+                tr, lr = nan_row, math.nan
+            else:
+                loader = _train_loader(train_ds, cfg["batch_size"], cfg["seed"] * 1000 + epoch, cfg["num_workers"],
+                                       device, start_batch=first)
+                tr = run_epoch(model, loader, task, device, opt, scaler, amp, desc=f"epoch {epoch} train",
+                               epoch=epoch, start_batch=first, sums=resumed.get("sums"), stop=stop)
         except _StoppedAtBatch as at:
             seconds = float(resumed.get("seconds", 0.0)) + time.time() - t0
             _save_checkpoint(ckpt_path, state(epoch - 1, partial={"epoch": epoch, "batch": at.batch, "sums": at.sums,
@@ -335,7 +391,7 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
             raise TrainingInterrupted(f"training stopped by signal {stop.signum} in epoch {epoch} after batch "
                                       f"{at.batch}; {ckpt_path} holds the checkpoint and a rerun resumes from it") from None
         t0 -= float(resumed.get("seconds", 0.0))
-        if sched is not None:
+        if sched is not None and not evaluate_only:
             sched.step()
         with torch.no_grad():
             va = run_epoch(model, _loader(val_ds, cfg["batch_size"], False, 0, cfg["num_workers"], device), task,
@@ -349,7 +405,7 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
                 row[f"{split}_{m}"] = res[m]
         row["seconds"] = time.time() - t0
         history.append(row)
-        sel = va[sel_name] if len(val_ds) else tr[sel_name]
+        sel = va[sel_name] if len(val_ds) else (te[sel_name] if evaluate_only else tr[sel_name])
         if best["val"] is None or better(sel, best["val"]):
             best = {"epoch": epoch, "val": sel, "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         log.info("epoch %d: train loss %.4f %s %.4f | val %s %.4f | test %s %.4f | %.1fs", epoch, tr["loss"], sel_name,
@@ -384,6 +440,7 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
         f"test_{sel_name}_{pick.__name__}": pick(r[f"test_{sel_name}"] for r in history),
         f"test_{sel_name}_last": history[-1][f"test_{sel_name}"],
         "train_seconds": sum(r["seconds"] for r in history),
+        "init": cfg.get("init"), "val_split": cfg.get("val_split", "stratified_random"),
         "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test), "n_classes": n_classes,
         "in_shape": list(in_shape), "frames": {k: _plain(v) for k, v in full.attrs.items()},
         "device": str(device), "amp": amp, "digest": digest,

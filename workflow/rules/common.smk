@@ -79,6 +79,12 @@ def frames_paths(frames):
     return {"train": f"{RES}/frames/{frames}/train.h5", "test": f"{RES}/frames/{frames}/test.h5"}
 
 
+def train_inputs(model):
+    """The frame caches of a model, plus its starting weights (train.init) when it has them."""
+    init = model_cfg(model)["train"].get("init")
+    return {**frames_paths(model_frames(model)), **({"init": init} if init else {})}
+
+
 def model_manifest(model):
     return manifest_path(frames_cfg(model_frames(model))["dataset"])
 

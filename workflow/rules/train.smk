@@ -3,7 +3,7 @@
 
 rule train:
     input:
-        unpack(lambda w: frames_paths(model_frames(w.model))),
+        unpack(lambda w: train_inputs(w.model)),
     output:
         model=f"{RES}/models/{{model}}/model.pt",
         metrics=f"{RES}/models/{{model}}/metrics.csv",

@@ -5,7 +5,16 @@ of Spiking Neural Networks" (ICCV 2021) for DVS128 Gesture,
 ``{c128k3s1-BN-PLIF-MPk2s2}*5-DP-FC512-PLIF-DP-FC110-PLIF-APk10s10``, built with spikingjelly 2.0
 ``activation_based`` layers in multi-step mode (input [T, N, 2, H, W], output firing rates [N, classes]).
 The neuron (PLIF or LIF), channels, number of conv blocks, hidden width and voters come from the config;
-the defaults are the paper's.
+the defaults are the paper's, except ``bias``: the paper code's fully connected layers have no bias
+(fangwei123456/Parametric-Leaky-Integrate-and-Fire-Spiking-Neuron@f644ff6 ``codes/models.py:50-59``
+``create_2fc``: ``nn.Linear(..., bias=False)`` twice; convolutions ``bias=False`` at lines 34 and 42), 1,698,311
+parameters at paper size; ``bias=True`` (the default, kept for existing configs) adds 622 (512 + 110).
+Other facts of the paper code (same repository and commit): PLIF ``w`` initialised to ``-log(tau0 - 1)`` so that
+``sigmoid(w) = 1/tau0`` (``codes/models.py:9-13``, one learnable ``w`` per layer), ATan surrogate, ``detach_reset``
+on (README.md:122), max pooling, dropout 0.5 before each FC, the second on spikes (``models.py:53-56``), voting by
+``AvgPool1d(10, 10)`` over 110 outputs (``models.py:226``), 128 x 128 input (``models.py:277-282``); T=20, 1024
+epochs, batch 16, Adam lr 1e-3, cosine annealing with T_max 64 (``codes/train_val.py:53-55, 290-291``; README.md:122),
+MSE between the output firing rates and one-hot labels (``train_val.py:334-335``).
 
 ``gesture_sdnn``: a small lava-dl (slayer) network for Lava/Loihi deployment: Input, {Conv 3x3 + sum Pool 2}
 per entry of ``channels``, Flatten, Dense ``hidden``, and a Dense readout of ``n_classes``. With
@@ -31,7 +40,7 @@ class PLIFNet(nn.Module):
     is_spiking = True
 
     def __init__(self, in_shape, n_classes, *, channels=128, n_conv=5, neuron="plif", tau=2.0,
-                 v_threshold=1.0, fc_hidden=512, dropout=0.5, voters=10):
+                 v_threshold=1.0, fc_hidden=512, dropout=0.5, voters=10, bias=True):
         super().__init__()
         c_in, h, w = in_shape
         if h % (2 ** n_conv) or w % (2 ** n_conv):
@@ -50,10 +59,10 @@ class PLIFNet(nn.Module):
         self.fc = nn.Sequential(
             layer.Flatten(),
             layer.Dropout(dropout),
-            layer.Linear(feat, fc_hidden),
+            layer.Linear(feat, fc_hidden, bias=bool(bias)),
             spiking_neuron(neuron, tau, v_threshold),
             layer.Dropout(dropout),
-            layer.Linear(fc_hidden, n_classes * voters),
+            layer.Linear(fc_hidden, n_classes * voters, bias=bool(bias)),
             spiking_neuron(neuron, tau, v_threshold),
         )
         self.vote = layer.VotingLayer(voters)

@@ -93,9 +93,26 @@ def camera_frames(dvs: np.ndarray, camera: int, downsample: int, crop=None) -> n
     return np.round(pooled).astype(np.uint8)
 
 
+def camera_labels(P, xyz, crop=None, downsample: int = 1) -> np.ndarray:
+    """Training labels of one camera: ``(F, 2, J)`` = (u, v) of the joints ``xyz`` (F, 3, J) in cache pixels.
+
+    The official projection (:func:`evsnn.tasks.pose.preprocess.project`, v flipped) into the 260 x 344 CNN input,
+    minus the crop offset, divided by the downsample factor; NaN where the joint is outside the cropped image
+    (``0 < u <= cols``, ``0 < v <= rows``, the official mask). Not truncated: the heatmap targets truncate
+    (``train.heatmap_grid: integer``) or not (``float``)."""
+    from evsnn.tasks.pose.preprocess import project
+
+    r0, c0, rows, cols = crop_window(crop)
+    u, v, mask = project(P, xyz, H=260, W=CNN_WIDTH)
+    u, v = u - c0, v - r0
+    mask &= (u > 0) & (u <= cols) & (v > 0) & (v <= rows)
+    k = downsample
+    return np.stack([np.where(mask, u / k, np.nan), np.where(mask, v / k, np.nan)], axis=1)
+
+
 def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test: str) -> dict:
     """Write the train and test pose caches for one frames entry of the config."""
-    from evsnn.tasks.pose.preprocess import preprocess_recording, project
+    from evsnn.tasks.pose.preprocess import preprocess_recording
 
     opts = dict(frames_cfg.get("dhp19") or {})
     T, k = frames_cfg["T"], frames_cfg["downsample"]
@@ -104,7 +121,7 @@ def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test
     r0, c0, rows, cols = crop_window(opts.get("crop"))
     H, W = rows // k, cols // k
     P = read_projection_matrices(manifest["p_matrices"])
-    pre = {key: opts[key] for key in ("events_per_frame", "hot_pixel_threshold", "ba_dt") if key in opts}
+    pre = {key: opts[key] for key in ("events_per_frame", "hot_pixel_threshold", "ba_dt", "ba_filter") if key in opts}
     writers, counts, skipped = {}, {"train": 0, "test": 0}, []
     outs = {"train": out_train, "test": out_test}
     base_attrs = {"dataset": manifest["dataset"], "kind": "dhp19", "T": T, "downsample": k, "H": H, "W": W,
@@ -128,10 +145,7 @@ def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test
                 mov = movement_index(rec["session"], rec["movement"])
                 for cam in cameras:
                     frames = camera_frames(dvs, cam, k, opts.get("crop"))
-                    u, v, mask = project(P[cam], xyz, H=260, W=CNN_WIDTH)
-                    u, v = u - c0, v - r0
-                    mask &= (u > 0) & (u <= cols) & (v > 0) & (v <= rows)
-                    uv = np.stack([np.where(mask, u / k, np.nan), np.where(mask, v / k, np.nan)], axis=1)
+                    uv = camera_labels(P[cam], xyz, opts.get("crop"), k)
                     for i in range(T - 1, len(frames)):
                         writers[split].add(frames[i - T + 1: i + 1, None], uv[i], rec["name"], (i, i + 1),
                                            xyz=xyz[i].astype(np.float32), camera=cam, movement=mov, frame=i,

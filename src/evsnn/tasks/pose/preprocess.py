@@ -18,7 +18,9 @@ Pipeline of :func:`preprocess_events` (the order of ``extract_from_aedat.m``):
 3. coordinates of the combined 1384 x 260 image, MATLAB 1-based: ``X = (sx - x) + cam*sx`` (1..1384),
    ``Y = sy - y_raw`` (1..260), so every camera image is flipped left-right and up-down;
 4. hot-pixel filter (:func:`hot_pixel_filter`): every event of a combined-image pixel with >= 1e4 events;
-5. background-activity filter, dt = 70,000 µs (:func:`background_activity_filter`);
+5. background-activity filter, dt = 70,000 µs (:func:`background_activity_filter`; ``ba_filter="current"``: the
+   official filter since SensorsINI/DHP19 commit 3395890, which refreshes only the 8 neighbours of an event;
+   ``"2019"``: the first release's filter, which refreshed the event's own pixel too);
 6. the two IR-light masks (:func:`ir_mask_filter`);
 7. a frame is closed every ``events_per_frame * 4`` = 30,000 filtered events counted over all cameras; each
    camera's 346 x 260 count image is normalised by :func:`normalize_3sigma`;
@@ -58,7 +60,7 @@ from evsnn.util import atomic_path
 
 __all__ = [
     "SX", "SY", "NBCAM", "COMBINED_WIDTH", "EVENTS_PER_FRAME", "HOT_PIXEL_THRESHOLD", "BA_DT_US", "IR_MASKS",
-    "SIGMA_FLOOR", "numba_available",
+    "SIGMA_FLOOR", "BA_FILTERS", "numba_available",
     "combined_coordinates", "frame_pixel", "hot_pixel_filter", "background_activity_filter", "ir_mask_filter",
     "normalize_3sigma", "label_index", "frame_labels", "accumulate_frames",
     "preprocess_events", "preprocess_recording", "write_dhp19_h5", "read_dhp19_h5", "output_names",
@@ -74,6 +76,9 @@ BA_DT_US = 70_000  # dt = 70000
 #: IR-light masks (xmin, xmax, ymin, ymax) in the combined image (1-based), strict inequalities
 IR_MASKS = ((780, 810, 115, 145), (346 * 3 + 214, 346 * 3 + 221, 136, 144))
 SIGMA_FLOOR = 0.1 / 255  # normalizeImage3Sigma.m: if sig_img < 0.1/255, sig_img = 0.1/255
+#: background-activity filter variants: "current" = BackgroundFilter.m since SensorsINI/DHP19 @3395890 (2019-10-04,
+#: "don't write to self": the 8 neighbours only), "2019" = the first release (@28f85c9: the pixel itself as well)
+BA_FILTERS = ("current", "2019")
 
 K_ROUNDING = ("matlab", "floor")
 _PIXELS = SY * SX * NBCAM  # one frame, flattened in (row, column, camera) order
@@ -90,8 +95,9 @@ def _numba_kernels():
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def ba_filter(xc, yc, t, dt, xdim, ydim, keep):  # pragma: no cover - compiled
-        """BackgroundFilter.m: one pass with the lastTimesMap (initialised to 0), 0-based combined coordinates."""
+    def ba_filter(xc, yc, t, dt, xdim, ydim, self_write, keep):  # pragma: no cover - compiled
+        """BackgroundFilter.m: one pass with the lastTimesMap (initialised to 0), 0-based combined coordinates;
+        ``self_write`` refreshes the event's own pixel too (the 2019 variant)."""
         last = np.zeros(xdim * ydim, dtype=np.int64)
         for i in range(t.size):
             xs = np.int64(xc[i])
@@ -101,7 +107,8 @@ def _numba_kernels():
             keep[i] = not (ts - last[q] > dt)  # uint32 - double saturates at 0 in MATLAB: same test
             if xs != 0 and xs != xdim - 1 and ys != 0 and ys != ydim - 1:
                 for dq in (-ydim - 1, -ydim, -ydim + 1, -1, 0, 1, ydim - 1, ydim, ydim + 1):
-                    last[q + dq] = ts
+                    if dq != 0 or self_write:
+                        last[q + dq] = ts
 
     @numba.njit(cache=True, nogil=True)
     def frames(pix, n_frames, per_frame, sigma_floor, out):  # pragma: no cover - compiled
@@ -147,10 +154,11 @@ def _numba_kernels():
                 counts[q] = 0
 
     @numba.njit(cache=True, nogil=True)
-    def filter_events(ev, i0, i1, thr, dt, masks, out_pix, out_t):  # pragma: no cover - compiled
+    def filter_events(ev, i0, i1, thr, dt, self_write, masks, out_pix, out_t):  # pragma: no cover - compiled
         """Steps 2-6 fused, two passes over ev[i0:i1]: range check and hot-pixel histogram, then hot-pixel,
         background and mask filters; the kept events' frame pixel and time go to out_pix/out_t (compacted).
-        ``thr <= 0`` / ``dt < 0`` switch a filter off. Returns the kept count and the per-stage counts."""
+        ``thr <= 0`` / ``dt < 0`` switch a filter off; ``self_write``: the 2019 background filter. Returns the
+        kept count and the per-stage counts."""
         xdim = 1384
         ydim = 260
         counts = np.zeros(xdim * ydim, dtype=np.int32)
@@ -192,7 +200,8 @@ def _numba_kernels():
                 ok = not (ts - last[q] > dt)
                 if xs != 0 and xs != xdim - 1 and ys != 0 and ys != ydim - 1:
                     for dq in (-ydim - 1, -ydim, -ydim + 1, -1, 0, 1, ydim - 1, ydim, ydim + 1):
-                        last[q + dq] = ts
+                        if dq != 0 or self_write:
+                            last[q + dq] = ts
                 if not ok:
                     n_ba += 1
                     continue
@@ -267,26 +276,37 @@ def hot_pixel_filter(X, Y, threshold: float = HOT_PIXEL_THRESHOLD, *, xdim: int 
     return ~hot[lin]
 
 
+def _check_ba_filter(variant: str) -> bool:
+    """True when ``variant`` writes the event's own pixel (the 2019 filter); ValueError for an unknown variant."""
+    if variant not in BA_FILTERS:
+        raise ValueError(f"background filter variant must be one of {', '.join(map(repr, BA_FILTERS))}, "
+                         f"not {variant!r}")
+    return variant == "2019"
+
+
 def background_activity_filter(X, Y, t, dt: int = BA_DT_US, *, xdim: int = COMBINED_WIDTH, ydim: int = SY,
-                               backend: str = "auto") -> np.ndarray:
+                               variant: str = "current", backend: str = "auto") -> np.ndarray:
     """Keep-mask of the official background-activity filter (SensorsINI/DHP19 ``generate_DHP19/BackgroundFilter.m``).
 
-    Exact semantics of the MATLAB loop (``lastTimesMap = zeros(xdim, ydim)``, events in file order)::
+    ``variant="current"`` (default) follows the file as it stands since commit 3395890 (2019-10-04, "bug fixed in BG
+    filter, don't write to self"; SensorsINI/DHP19@12a3fe6 ``generate_DHP19/BackgroundFilter.m:8-28``): a time map
+    of the combined image starts at 0; for every event, in file order, the event is dropped when its time minus the
+    map's value at its own pixel exceeds ``dt`` (strictly greater; MATLAB's uint32 minus double saturates at 0, so an
+    older map value never drops it), and then, unless the event lies on the border of the combined image (first or
+    last column or row), the map of its 8 neighbours -- not its own pixel -- is set to its time (lines 18-27).
 
-        deltaT = ts - lastTimesMap(xs, ys)        % uint32 - double: saturates at 0
-        if deltaT > dt: drop the event            % strictly greater
-        if ~(xs==1 || xs==xdim || ys==1 || ys==ydim)      % not on the border of the COMBINED image
-            lastTimesMap(xs+i, ys+j) = ts for i, j in -1..1   % the pixel itself and its 8 neighbours
+    So an event passes when, within ``dt`` µs before it, an event (dropped or not; hot pixels are already gone)
+    occurred at one of its 8 neighbours that is not itself on the combined image's border; an event at the same
+    pixel does not count. The map starts at 0, so events with ``t <= dt`` always pass; and since the border is that
+    of the 1384-wide combined image, neighbourhoods run across the seams between cameras (column 346 of one camera
+    touches column 1 of the next). ``X, Y`` are 1-based (:func:`combined_coordinates`); ``t`` in µs.
 
-    So an event passes when the last event (dropped or not; hot pixels are already gone) at its own pixel or at one
-    of its 8 neighbours -- that neighbour not on the combined image's border -- is at most ``dt`` µs older; the map
-    starts at 0, so events with ``t <= dt`` always pass; and since the border is that of the 1384-wide combined
-    image, neighbourhoods run across the seams between cameras (column 346 of one camera touches column 1 of the
-    next). ``X, Y`` are 1-based (:func:`combined_coordinates`); ``t`` in µs.
+    ``variant="2019"`` is the filter of the first release (SensorsINI/DHP19@28f85c9), which also wrote the
+    event's own pixel, so a second event at the same pixel within ``dt`` passed as well.
 
-    Backends: ``numba`` runs the loop above; ``numpy`` finds, for every event and each of the 9 offsets, the
+    Backends: ``numba`` runs the loop above; ``numpy`` finds, for every event and each neighbour offset, the
     latest earlier "writer" (a non-border event) at that pixel by a binary search in the writers sorted by
-    (pixel, index), and takes the latest of the 9 -- the value the map holds when the event is read.
+    (pixel, index), and takes the latest of them -- the value the map holds when the event is read.
     """
     X = np.asarray(X)
     Y = np.asarray(Y)
@@ -300,15 +320,16 @@ def background_activity_filter(X, Y, t, dt: int = BA_DT_US, *, xdim: int = COMBI
     yc = Y.astype(np.int32) - 1
     if xc.min() < 0 or xc.max() >= xdim or yc.min() < 0 or yc.max() >= ydim:
         raise ValueError(f"combined coordinates outside 1..{xdim} x 1..{ydim}")
+    self_write = _check_ba_filter(variant)
     backend = resolve_backend(backend, numba_available)
     if backend == "numba":
         keep = np.empty(n, dtype=np.bool_)
-        _numba_kernels()["ba_filter"](xc, yc, t, np.int64(dt), xdim, ydim, keep)
+        _numba_kernels()["ba_filter"](xc, yc, t, np.int64(dt), xdim, ydim, self_write, keep)
         return keep
-    return _ba_filter_numpy(xc.astype(np.int64), yc.astype(np.int64), t, int(dt), xdim, ydim)
+    return _ba_filter_numpy(xc.astype(np.int64), yc.astype(np.int64), t, int(dt), xdim, ydim, self_write)
 
 
-def _ba_filter_numpy(xc, yc, t, dt, xdim, ydim) -> np.ndarray:
+def _ba_filter_numpy(xc, yc, t, dt, xdim, ydim, self_write=False) -> np.ndarray:
     n = t.size
     lin = xc * ydim + yc
     writer = (xc != 0) & (xc != xdim - 1) & (yc != 0) & (yc != ydim - 1)
@@ -324,7 +345,8 @@ def _ba_filter_numpy(xc, yc, t, dt, xdim, ydim) -> np.ndarray:
     widx = order[is_w]
     lin_o = lin[order]
     best = np.full(n, -1, dtype=np.int64)  # latest earlier writer in the neighbourhood, in sorted order
-    for d in (-ydim - 1, -ydim, -ydim + 1, -1, 0, 1, ydim - 1, ydim, ydim + 1):
+    offsets = (-ydim - 1, -ydim, -ydim + 1, -1, 1, ydim - 1, ydim, ydim + 1) + ((0,) if self_write else ())
+    for d in offsets:
         # (lin + d, index) keeps the order of (lin, index): the queries are sorted, so the search walks forward
         q = lin_o + d
         pos = np.searchsorted(wkeys, q * n + order, side="left") - 1
@@ -471,7 +493,7 @@ def _mask_array(masks) -> np.ndarray:
     return np.ascontiguousarray(m)
 
 
-def _filter_numba(events, sl, hot_pixel_threshold, ba_dt, masks, stats):
+def _filter_numba(events, sl, hot_pixel_threshold, ba_dt, masks, stats, ba_filter="current"):
     """Steps 2-6 in the fused numba kernel; returns (frame pixel, t) of the kept events and fills ``stats``."""
     thr = 0 if hot_pixel_threshold is None else max(1, int(math.ceil(hot_pixel_threshold)))
     if ba_dt is not None and ba_dt < 0:
@@ -482,7 +504,7 @@ def _filter_numba(events, sl, hot_pixel_threshold, ba_dt, masks, stats):
     pix = np.empty(n, dtype=np.int64)
     t = np.empty(n, dtype=np.int64)
     k, n_range, n_hot_pixels, n_hot, n_ba, n_mask = _numba_kernels()["filter_events"](
-        ev, sl.start, sl.stop, np.int64(thr), np.int64(dt), _mask_array(masks), pix, t)
+        ev, sl.start, sl.stop, np.int64(thr), np.int64(dt), _check_ba_filter(ba_filter), _mask_array(masks), pix, t)
     stats.update(out_of_range=int(n_range), hot_pixels=int(n_hot_pixels), hot_pixel_removed=int(n_hot),
                  background_removed=int(n_ba), mask_removed=int(n_mask))
     return pix[:k], t[:k]
@@ -496,7 +518,7 @@ def _native(events):
     return out
 
 
-def _filter_numpy(ev, hot_pixel_threshold, ba_dt, masks, stats, backend):
+def _filter_numpy(ev, hot_pixel_threshold, ba_dt, masks, stats, backend, ba_filter="current"):
     """Steps 2-6 with the modular (vectorised) filters; returns (frame pixel, t) and fills ``stats``."""
     x = ev["x"].astype(np.int32)
     y = ev["y"].astype(np.int32)
@@ -518,7 +540,7 @@ def _filter_numpy(ev, hot_pixel_threshold, ba_dt, masks, stats, backend):
     if ba_dt is not None and n1:
         if ba_dt < 0:
             raise ValueError(f"ba_dt must be >= 0 or None, got {ba_dt}")
-        keep = background_activity_filter(X, Y, t, ba_dt, backend=backend)
+        keep = background_activity_filter(X, Y, t, ba_dt, variant=ba_filter, backend=backend)
         X, Y, t, x, y, c = X[keep], Y[keep], t[keep], x[keep], y[keep], c[keep]
     stats["background_removed"] = n1 - int(t.size)
     n2 = int(t.size)
@@ -532,7 +554,7 @@ def _filter_numpy(ev, hot_pixel_threshold, ba_dt, masks, stats, backend):
 def preprocess_events(events: np.ndarray, start: int, stop: int, vicon, *, events_per_frame: int = EVENTS_PER_FRAME,
                       hot_pixel_threshold: float = HOT_PIXEL_THRESHOLD, ba_dt: int | None = BA_DT_US,
                       masks=IR_MASKS, k_rounding: str = "matlab", matlab_break_frame: bool = False,
-                      path: str | os.PathLike = "<recording>", backend: str = "auto"):
+                      path: str | os.PathLike = "<recording>", backend: str = "auto", ba_filter: str = "current"):
     """The official preprocessing of one recording's events (see the module docstring for the steps).
 
     Parameters
@@ -542,6 +564,8 @@ def preprocess_events(events: np.ndarray, start: int, stop: int, vicon, *, event
     vicon: ``(N, 3, 13)`` Vicon samples (:func:`evsnn.io.dhp19.read_vicon`).
     events_per_frame: per camera on average; a frame closes every ``events_per_frame * 4`` events.
     hot_pixel_threshold, ba_dt, masks: filter settings (``None``/``()`` switches a filter off).
+    ba_filter: ``"current"`` (the official BackgroundFilter.m since 2019-10: 8 neighbours) or ``"2019"`` (the first
+        release: the event's own pixel too), see :func:`background_activity_filter`.
     k_rounding: ``"matlab"`` or ``"floor"`` (:func:`label_index`).
     matlab_break_frame: the MATLAB loop increments the frame counter BEFORE the ``k > #samples`` test that ends it,
         and then saves ``IMovie(:,:,:,1:nbFrame)``, so its output ends with one all-zero frame (uint8 of the NaN
@@ -556,6 +580,7 @@ def preprocess_events(events: np.ndarray, start: int, stop: int, vicon, *, event
     """
     if events_per_frame < 1:
         raise ValueError(f"events_per_frame must be >= 1, got {events_per_frame}")
+    _check_ba_filter(ba_filter)
     vicon = np.asarray(vicon, dtype=np.float64)
     n_vicon = int(vicon.shape[0])
     backend = resolve_backend(backend, numba_available)
@@ -563,9 +588,9 @@ def preprocess_events(events: np.ndarray, start: int, stop: int, vicon, *, event
     stats: dict[str, Any] = {"events_total": int(len(events)), "window_events": int(sl.stop - sl.start),
                              "start_us": int(start), "stop_us": int(stop), "vicon_samples": n_vicon}
     if backend == "numba":
-        pix, t = _filter_numba(events, sl, hot_pixel_threshold, ba_dt, masks, stats)
+        pix, t = _filter_numba(events, sl, hot_pixel_threshold, ba_dt, masks, stats, ba_filter)
     else:
-        pix, t = _filter_numpy(events[sl], hot_pixel_threshold, ba_dt, masks, stats, backend)
+        pix, t = _filter_numpy(events[sl], hot_pixel_threshold, ba_dt, masks, stats, backend, ba_filter)
     stats["events_used"] = int(t.size)
 
     per_frame = int(events_per_frame) * NBCAM
@@ -588,7 +613,7 @@ def preprocess_events(events: np.ndarray, start: int, stop: int, vicon, *, event
 def preprocess_recording(aedat: str | os.PathLike, vicon: str | os.PathLike, *,
                          events_per_frame: int = EVENTS_PER_FRAME, hot_pixel_threshold: float = HOT_PIXEL_THRESHOLD,
                          ba_dt: int | None = BA_DT_US, masks=IR_MASKS, k_rounding: str = "matlab",
-                         matlab_break_frame: bool = False, backend: str = "auto"):
+                         matlab_break_frame: bool = False, backend: str = "auto", ba_filter: str = "current"):
     """Read one DHP19 recording (``.aedat`` + Vicon ``.mat``) and preprocess it as ``Generate_DHP19.m`` does.
 
     Returns ``(dvs (F, 260, 346, 4) uint8, xyz (F, 3, 13) float64, stats)``; ``stats`` also carries the
@@ -607,7 +632,7 @@ def preprocess_recording(aedat: str | os.PathLike, vicon: str | os.PathLike, *,
     dvs, xyz, stats = preprocess_events(events, start, stop, xyz_all, events_per_frame=events_per_frame,
                                         hot_pixel_threshold=hot_pixel_threshold, ba_dt=ba_dt, masks=masks,
                                         k_rounding=k_rounding, matlab_break_frame=matlab_break_frame, path=aedat,
-                                        backend=backend)
+                                        backend=backend, ba_filter=ba_filter)
     stats.update(rule=rule, special_events=int(len(specials)), aedat=os.fspath(aedat), vicon=os.fspath(vicon),
                  dropped_records=header.get("dropped", {}))
     return dvs, xyz, stats
