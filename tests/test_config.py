@@ -16,14 +16,14 @@ def demo():
 
 def test_demo_and_paper_configs_validate_and_fill_defaults():
     cfg = validate_config(demo())
-    train = cfg["models"]["gesture_plif"]["train"]
+    train = cfg["models"]["gesture_plif_s0"]["train"]   # the demo trains gesture_plif with seeds 0, 1, 2
     assert train["loss"] == "mse" and train["amp"] is True and train["num_workers"] == 0
     assert cfg["frames"]["gesture_t8"]["split_by"] == "number"
     paper = load_config(ROOT / "configs" / "paper.yaml")
-    m = paper["models"]["gesture_plif_t20"]
+    m = paper["models"]["gesture_plif_t20_s0"]
     assert m["train"]["lr"] == 0.001 and m["train"]["batch_size"] == 16 and m["net"]["channels"] == 128
     assert paper["frames"]["gesture_t20"]["T"] == 20
-    assert paper["models"]["gesture_lif_t16"]["train"]["epochs"] == 256
+    assert paper["models"]["gesture_lif_t16_s4"]["train"]["epochs"] == 256
 
 
 @pytest.mark.parametrize("mutate, expect", [
@@ -71,7 +71,7 @@ def test_numbers_written_as_strings_are_read_where_the_schema_wants_numbers(tmp_
     f.write_text(yaml.safe_dump(cfg).replace("REPLACE", "1e-3").replace("'1e-3'", "1e-3"))
     assert yaml.safe_load(f.read_text())["models"]["gesture_plif"]["train"]["lr"] == "1e-3"  # PyYAML: a string
     loaded = load_config(f)
-    assert loaded["models"]["gesture_plif"]["train"]["lr"] == pytest.approx(1e-3)
+    assert loaded["models"]["gesture_plif_s0"]["train"]["lr"] == pytest.approx(1e-3)
 
 
 def test_nested_scalars_as_snakemake_passes_them_are_coerced():
@@ -84,7 +84,7 @@ def test_nested_scalars_as_snakemake_passes_them_are_coerced():
     cfg["datasets"]["dvsgesture"].update(source="local", path="123")  # a string where strings are allowed stays
     v = validate_config(cfg)
     assert v["lava"] == {"samples": 4, "run": False, "parity_samples": 1}
-    train = v["models"]["gesture_plif"]["train"]
+    train = v["models"]["gesture_plif_s0"]["train"]
     assert train["epochs"] == 3 and train["lr"] == 0.5 and train["T_max"] is None and train["amp"] is True
     assert v["frames"]["gesture_t8"]["T"] == 6 and v["datasets"]["dhp19"]["synthetic"]["movements"] == [1, 2]
     assert v["datasets"]["dvsgesture"]["path"] == "123"
@@ -122,7 +122,7 @@ def test_snakemake_nested_config_override_is_accepted(tmp_path):
 # ------------------------------------------------------------------------------------------- issue 13: as published
 def test_paper_recipes_validate():
     dhp = load_config(ROOT / "configs" / "papers" / "calabrese2019_dhp19.yaml")
-    cnn, official = dhp["models"]["dhp19_cnn"], dhp["models"]["dhp19_cnn_official"]
+    cnn, official = dhp["models"]["dhp19_cnn_s0"], dhp["models"]["dhp19_cnn_official"]
     assert cnn["train"]["optimizer"] == "rmsprop" and cnn["train"]["lr"] == 1e-5 and cnn["train"]["rho"] == 0.9
     assert cnn["train"]["eps"] == 1e-7 and cnn["train"]["loss"] == "mse" and cnn["train"]["heatmap_sigma"] == 4.0
     assert cnn["train"]["heatmap_grid"] == "integer" and cnn["train"]["scheduler"] == "none"
@@ -131,7 +131,7 @@ def test_paper_recipes_validate():
     assert fr["dhp19"]["cameras"] == [2, 3] and fr["dhp19"]["ba_filter"] == "current" and fr["downsample"] == 1
     assert dhp["datasets"]["dhp19"]["source"] == "local"
     plif = load_config(ROOT / "configs" / "papers" / "fang2021_plif.yaml")
-    a, b = plif["models"]["plif_accuracy_a"], plif["models"]["plif_accuracy_b"]
+    a, b = plif["models"]["plif_accuracy_a_s0"], plif["models"]["plif_accuracy_b_s0"]
     assert a["net"]["bias"] is False and b["net"] == a["net"] and plif["frames"]["gesture_t20"]["T"] == 20
     assert a["train"]["val_fraction"] == 0.0 and "val_split" not in a["train"] and a["train"]["epochs"] == 1024
     assert b["train"]["val_split"] == "per_class_tail" and b["train"]["val_fraction"] == 0.15

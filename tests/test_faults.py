@@ -23,6 +23,7 @@ def small_config(wf: Path, epochs=4, **dataset) -> Path:
     cfg["datasets"] = {"dvsgesture": cfg["datasets"]["dvsgesture"]}
     cfg["frames"] = {"gesture_t8": cfg["frames"]["gesture_t8"]}
     cfg["models"] = {"gesture_plif": cfg["models"]["gesture_plif"]}
+    cfg["models"]["gesture_plif"].pop("seeds", None)  # one run, named gesture_plif
     cfg["datasets"]["dvsgesture"]["synthetic"].update(n_train_users=2, n_test_users=1, lightings=["led", "natural"])
     cfg["datasets"]["dvsgesture"].update(dataset)
     cfg["models"]["gesture_plif"]["train"].update(epochs=epochs, threads=1)

@@ -15,7 +15,7 @@ def test_paper_recipes_dry_run(tmp_path):
     plif["datasets"]["dvsgesture"].update(source="local", path=str(stand_in))
     (wf / "plif_standin.yaml").write_text(yaml.safe_dump(plif))
     jobs = planned_jobs(smk(wf, "-n", "--configfile", "plif_standin.yaml"))
-    assert jobs["train"] == 2 and jobs["evaluate_gesture"] == 2 and jobs["table"] == 1
+    assert jobs["train"] == 10 and jobs["evaluate_gesture"] == 10 and jobs["table"] == 1   # 2 entries x 5 seeds
 
     dhp = yaml.safe_load((wf / "configs/papers/calabrese2019_dhp19.yaml").read_text())
     init = wf / dhp["models"]["dhp19_cnn_official"]["train"]["init"]
@@ -23,5 +23,5 @@ def test_paper_recipes_dry_run(tmp_path):
     init.write_bytes(b"stand-in for the imported DHP_CNN.model")  # a dry run only needs the file to exist
     proc = smk(wf, "-n", "--configfile", "configs/papers/calabrese2019_dhp19.yaml")
     jobs = planned_jobs(proc)
-    assert jobs["train"] == 2 and jobs["evaluate_pose"] == 2 and jobs["table"] == 1
+    assert jobs["train"] == 6 and jobs["evaluate_pose"] == 6 and jobs["table"] == 1   # 5 seeds + the official weights
     assert "dhp19_cnn_official.pt" in proc.stdout  # the official weights are an input of their model's train job

@@ -369,7 +369,7 @@ def test_report_renders_in_headless_chromium(report, browser):
                     "getComputedStyle(document.querySelector('#loading-screen')).display === 'none'",
                     what="the report app to start")
     categories = chrome.evaluate("Object.keys(categories).sort()")
-    assert {"Run", "Tables", "gesture_plif", "pose_cnn", "depth_snn_bino"} <= set(categories), categories
+    assert {"Run", "Tables", "gesture_plif_s0", "pose_cnn", "depth_snn_bino"} <= set(categories), categories
     # the landing page lists every category under "Results"
     menu = chrome.evaluate("[...document.querySelectorAll('nav a')].map(a => a.textContent.trim())")
     assert set(categories) <= set(menu), menu
@@ -401,7 +401,7 @@ def test_report_renders_in_headless_chromium(report, browser):
                 path = chrome.evaluate("app.state.resultPath")
                 what = f"{category} / {row} ({path}): {page}"
                 if path.endswith("config.html"):  # the YAML, preformatted
-                    assert page["pre"] and "gesture_plif:" in page["pre"]["text"] and page["pre"]["height"] > 200, what
+                    assert page["pre"] and "gesture_plif_s0:" in page["pre"]["text"] and page["pre"]["height"] > 200, what
                 else:  # tables: the results table, the environment (system + packages)
                     assert page["tables"], what
                     for t in page["tables"]:

@@ -76,6 +76,7 @@ def _small_demo_config(wf: Path) -> Path:
     cfg["datasets"]["dvsgesture"]["synthetic"].update(n_train_users=2, n_test_users=1, lightings=["led", "natural"],
                                                       repeats=1)
     cfg["models"][MODEL]["train"]["epochs"] = 2
+    cfg["models"][MODEL].pop("seeds", None)  # one run, named gesture_plif
     path = wf / "slurm_test.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

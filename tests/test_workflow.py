@@ -22,12 +22,28 @@ def demo(tmp_path_factory):
 
 
 def test_demo_model_beats_chance(demo):
-    summary = json.loads((demo / "results/models/gesture_plif/summary.json").read_text())
-    metrics = json.loads((demo / "results/eval/gesture_plif/metrics.json").read_text())
-    chance = metrics["chance_accuracy"]
-    assert metrics["n_samples"] == summary["n_test"] > 0
-    assert metrics["accuracy"] >= max(0.5, 4 * chance), (metrics["accuracy"], chance)
-    assert summary["test_acc_max"] >= summary["test_acc_at_best_val"]
+    for seed in (0, 1, 2):  # the demo trains the PLIF network with three seeds
+        summary = json.loads((demo / f"results/models/gesture_plif_s{seed}/summary.json").read_text())
+        metrics = json.loads((demo / f"results/eval/gesture_plif_s{seed}/metrics.json").read_text())
+        chance = metrics["chance_accuracy"]
+        assert summary["seed"] == seed and summary["deterministic"] is True
+        assert metrics["n_samples"] == summary["n_test"] > 0
+        assert metrics["accuracy"] >= max(0.5, 4 * chance), (seed, metrics["accuracy"], chance)
+        assert summary["test_acc_max"] >= summary["test_acc_at_best_val"]
+
+
+def test_demo_gesture_table_shows_statistics_over_seeds(demo):
+    import pandas as pd
+
+    table = pd.read_csv(demo / "results/tables/gesture.csv").set_index("model")
+    runs = pd.read_csv(demo / "results/tables/gesture_runs.csv")
+    plif = runs[runs["group"] == "gesture_plif"]
+    assert sorted(plif["seed"]) == [0, 1, 2] and table.loc["gesture_plif", "n_seeds"] == 3
+    acc = plif["test_acc_eval"]
+    assert table.loc["gesture_plif", "test_acc_eval"] == pytest.approx(acc.mean(), abs=1e-3)
+    assert table.loc["gesture_plif", "test_acc_eval_std"] == pytest.approx(acc.std(ddof=1), abs=1e-3)
+    assert table.loc["gesture_plif", "n_seeds"] == 3 and table.loc["gesture_sdnn", "n_seeds"] == 1
+    assert (demo / "results/tables/gesture_seeds.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("model", ["pose_cnn", "pose_sdnn"])
@@ -111,14 +127,14 @@ def test_demo_lava_dl_models_are_exported_and_run_in_lava(demo, model):
 
 def test_demo_outputs(demo):
     for png in ("confusion.png", "curves.png"):
-        data = (demo / "results/eval/gesture_plif" / png).read_bytes()
+        data = (demo / "results/eval/gesture_plif_s0" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     table = (demo / "results/tables/gesture.csv").read_text().splitlines()
     assert table[0].startswith("model,") and table[1].startswith("gesture_plif,")
     assert "| gesture_plif |" in (demo / "results/tables/gesture.md").read_text()
-    for log in ("data/dvsgesture", "frames/gesture_t8", "train/gesture_plif", "evaluate/gesture_plif"):
+    for log in ("data/dvsgesture", "frames/gesture_t8", "train/gesture_plif_s0", "evaluate/gesture_plif_s0"):
         assert (demo / f"results/logs/{log}.log").stat().st_size > 0
-    assert (demo / "results/benchmarks/train/gesture_plif.tsv").exists()
+    assert (demo / "results/benchmarks/train/gesture_plif_s0.tsv").exists()
     import h5py
 
     with h5py.File(demo / "results/frames/gesture_t8/train.h5") as h5:
@@ -138,33 +154,33 @@ def test_training_param_change_reruns_training_not_preprocessing(demo, tmp_path)
     alt = tmp_path / "alt.yaml"
     alt.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smk(demo, "-n", "--configfile", str(alt)))
-    assert jobs.get("train") == 1 and jobs.get("evaluate_gesture") == 1 and jobs.get("table") == 1
+    assert jobs.get("train") == 3 and jobs.get("evaluate_gesture") == 3 and jobs.get("table") == 1  # three seeds
     assert "evaluate_pose" not in jobs and "evaluate_depth" not in jobs
     assert "frames" not in jobs and "dataset" not in jobs
 
 
 @pytest.mark.parametrize("module, stale", [
     # module edited (under src/evsnn): {rule: jobs it must rerun}; every other rule must stay finished
-    ("tasks/gesture/models.py", {"train": 2, "evaluate_gesture": 2, "cost": 2, "export_netx": 1, "lava_run": 1,
+    ("tasks/gesture/models.py", {"train": 4, "evaluate_gesture": 4, "cost": 4, "export_netx": 1, "lava_run": 1,
                                  "table": 1}),
     ("tasks/pose/models.py", {"train": 2, "evaluate_pose": 2, "cost": 2, "export_netx": 1, "lava_run": 1,
                               "table": 1}),
     ("tasks/depth/models.py", {"train": 6, "evaluate_depth": 6, "cost": 6, "table": 1}),
-    ("tasks/gesture/data.py", {"dataset": 1, "frames": 1, "train": 2, "evaluate_gesture": 2, "cost": 2,
+    ("tasks/gesture/data.py", {"dataset": 1, "frames": 1, "train": 4, "evaluate_gesture": 4, "cost": 4,
                                "export_netx": 1, "lava_run": 1, "table": 1}),
     ("tasks/pose/preprocess.py", {"dataset": 1, "frames": 1, "train": 2, "evaluate_pose": 2, "cost": 2,
                                   "export_netx": 1, "lava_run": 1, "table": 1}),
     ("tasks/depth/data.py", {"dataset": 1, "frames": 1, "train": 6, "evaluate_depth": 6, "cost": 6, "table": 1}),
     # a task's evaluation, its plots and its table: only that task's stages that import them
-    ("tasks/gesture/evaluate.py", {"evaluate_gesture": 2, "table": 1}),
+    ("tasks/gesture/evaluate.py", {"evaluate_gesture": 4, "table": 1}),
     ("tasks/pose/plots.py", {"evaluate_pose": 2, "lava_run": 1, "table": 1}),   # Lava scores pose like evaluate
     ("tasks/depth/table.py", {"table": 1}),
     # shared modules: every stage that imports them
     ("lava/netx.py", {"export_netx": 2, "lava_run": 2, "table": 2}),
-    ("energy.py", {"cost": 10, "table": 3}),
+    ("energy.py", {"cost": 12, "table": 3}),
     ("tables.py", {"table": 3}),
-    ("frames.py", {"dataset": 3, "frames": 3, "train": 10, "evaluate_gesture": 2, "evaluate_pose": 2,
-                   "evaluate_depth": 6, "cost": 10, "export_netx": 2, "lava_run": 2, "table": 3}),
+    ("frames.py", {"dataset": 3, "frames": 3, "train": 12, "evaluate_gesture": 4, "evaluate_pose": 2,
+                   "evaluate_depth": 6, "cost": 12, "export_netx": 2, "lava_run": 2, "table": 3}),
     # a module nobody imports makes nothing stale
     ("unrelated_new_module.py", {}),
 ])
@@ -283,7 +299,7 @@ def test_changed_raw_file_makes_exactly_its_caches_stale(demo):
         raw.write_bytes(data[: len(data) // 2])                                  # truncated
         jobs = planned_jobs(smk(demo, "-n"))
         jobs.pop("all", None)
-        assert jobs == {"frames": 1, "train": 2, "evaluate_gesture": 2, "cost": 2, "export_netx": 1, "lava_run": 1,
+        assert jobs == {"frames": 1, "train": 4, "evaluate_gesture": 4, "cost": 4, "export_netx": 1, "lava_run": 1,
                         "table": 1}, jobs
         _restore(raw, data, st)
         raw.write_bytes(data)                                                    # same bytes, rewritten: a new mtime
@@ -313,7 +329,7 @@ def test_runtime_settings_do_not_retrain(demo, tmp_path):
     cfg = yaml.safe_load((demo / "config.yaml").read_text())
     for m in cfg["models"].values():
         m.setdefault("train", {}).update(threads=1, num_workers=1)
-    cfg["models"]["gesture_plif"]["train"]["device"] = "auto"                  # resolves to cpu on this machine
+    cfg["models"]["gesture_sdnn"]["train"]["device"] = "auto"                  # resolves to cpu on this machine
     alt = tmp_path / "runtime.yaml"
     alt.write_text(yaml.safe_dump(cfg))
     jobs = planned_jobs(smk(demo, "-n", "--configfile", str(alt)))
@@ -324,7 +340,7 @@ def test_unknown_model_in_a_target_names_the_models_that_exist(demo):
     proc = smk(demo, "-n", "results/eval/gesture_plf/metrics.json", check=False)
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
-    assert "'gesture_plf' is not a model of this config; models: " in text and "gesture_plif, gesture_sdnn" in text
+    assert "'gesture_plf' is not a model of this config; models: " in text and "gesture_plif_s0, gesture_plif_s1, gesture_plif_s2, gesture_sdnn" in text
     proc = smk(demo, "-n", "results/frames/gesture_t16/train.h5", check=False)
     assert proc.returncode != 0 and "'gesture_t16' is not a frames entry of this config" in proc.stdout + proc.stderr
-    assert planned_jobs(smk(demo, "-n", "results/eval/gesture_plif/metrics.json")) == {}   # known names unaffected
+    assert planned_jobs(smk(demo, "-n", "results/eval/gesture_plif_s0/metrics.json")) == {}   # known names unaffected

@@ -43,7 +43,8 @@ def _config_check(args: argparse.Namespace) -> str:
         cfg = validate_config(data)
     except ConfigError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
-    return f"ok: {len(cfg['datasets'])} datasets, {len(cfg['frames'])} frames, {len(cfg['models'])} models"
+    runs = "" if len(cfg["models"]) == len(data["models"]) else f" ({len(cfg['models'])} runs with seeds and sweeps)"
+    return f"ok: {len(cfg['datasets'])} datasets, {len(cfg['frames'])} frames, {len(data['models'])} models{runs}"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -212,6 +212,11 @@ def validate_config(config: dict, schema_path: str | Path | None = None) -> dict
     if errors:
         # the deepest error under the first offending key is the most specific one
         raise ConfigError(_message(_most_specific(errors)))
+    if any("seeds" in m or "sweep" in m or "run" not in m for m in cfg["models"].values()):
+        cfg["models"] = expand_runs(cfg["models"], schema)
+        errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+        if errors:  # a swept value the schema refuses
+            raise ConfigError(_message(_most_specific(errors)))
     _check_references(cfg)
     return cfg
 
@@ -253,7 +258,8 @@ def _check_references(cfg: dict) -> None:
             if fr.get(block) is not None and kind not in kinds:
                 raise ConfigError(f"config key 'frames.{name}.{block}' applies only to frames of a "
                                   f"{' or '.join(kinds)} dataset; {fr['dataset']!r} is a {kind} dataset")
-    for name, m in models.items():
+    for run_name, m in models.items():
+        name = (m.get("run") or {}).get("base", run_name)  # messages name the entry the user wrote
         try:
             task = get_task(m["task"])
         except ConfigError as exc:
@@ -279,6 +285,13 @@ def _check_references(cfg: dict) -> None:
             raise ConfigError(f"config key 'models.{name}.train.val_split' is 'per_class_tail' with val_fraction "
                               f"{tr['val_fraction']}, which leaves every class without a validation sample; set "
                               "val_fraction above 0 (the PLIF paper: 0.15)")
+        if m.get("compare_with"):
+            from evsnn.published import published_models
+
+            names = published_models(task)
+            if m["compare_with"] not in names:
+                raise ConfigError(f"config key 'models.{name}.compare_with' is {m['compare_with']!r}, which is not a "
+                                  f"published result of task {m['task']!r}; published: {', '.join(names) or 'none'}")
         allowed = task.losses
         if m["train"].get("loss") is None:
             m["train"]["loss"] = allowed[0]
@@ -336,4 +349,83 @@ def result_train_settings(train: dict) -> dict:
     out = {k: v for k, v in train.items() if k not in RUNTIME_TRAIN_KEYS}
     if out.get("device") == "auto":
         out["device"] = "cuda" if gpu_visible() else "cpu"
+    return out
+
+
+def _slug(value) -> str:
+    """A value as a piece of a run name (letters, digits, '_'): 0.001 -> 0p001, -1 -> m1, [16, 32] -> 16x32."""
+    if isinstance(value, (list, tuple)):
+        return "x".join(_slug(v) for v in value)
+    text = repr(value) if isinstance(value, float) else str(value)
+    text = text.replace(".", "p").replace("-", "m").replace("+", "")
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+def _set_path(entry: dict, key: str, value) -> None:
+    if key == "frames":
+        entry["frames"] = value
+        return
+    section, _, name = key.partition(".")
+    entry.setdefault(section, {})[name] = copy.deepcopy(value)
+
+
+def expand_runs(models: dict, schema: dict | None = None) -> dict:
+    """Models with ``seeds`` and ``sweep`` expanded into one entry per run, each with ``run: {base, seed, sweep}``.
+
+    One seed keeps the entry's name (and sets ``train.seed``); several seeds give ``<model>_s<seed>``; a sweep gives
+    ``<model>__<key><value>_...`` per combination (key = the last part of the swept key). An entry that is already
+    expanded (it has ``run``) stays as it is. Refused, naming the model and the key: duplicate seeds, a sweep over
+    a key that is not 'frames', 'train.<key>' or 'net.<key>' (or that the schema does not know), an empty value
+    list, and two runs with the same name.
+    """
+    import itertools
+
+    train_keys = set(((schema or {}).get("properties", {}).get("models", {}).get("additionalProperties", {})
+                      .get("properties", {}).get("train", {}).get("properties", {})))
+    out: dict = {}
+    origin: dict = {}
+    for name, m in models.items():
+        m = copy.deepcopy(m)
+        if "run" in m and "seeds" not in m and "sweep" not in m:
+            runs = [(name, m)]
+        else:
+            seeds = m.pop("seeds", None)
+            sweep = m.pop("sweep", None) or {}
+            if seeds is not None and len(set(seeds)) != len(seeds):
+                dup = sorted({s for s in seeds if seeds.count(s) > 1})
+                raise ConfigError(f"config key 'models.{name}.seeds' lists seed {dup[0]} twice; each seed is one run")
+            for key, values in sweep.items():
+                section, _, sub = key.partition(".")
+                ok = key == "frames" or (section in ("train", "net") and sub)
+                if ok and section == "train" and train_keys and sub not in train_keys:
+                    ok = False
+                if not ok:
+                    raise ConfigError(f"config key 'models.{name}.sweep' sweeps over {key!r}, which is not a key of a "
+                                      f"model entry; sweepable: 'frames', 'train.<key>' ({', '.join(sorted(train_keys))})"
+                                      f", 'net.<architecture argument>'")
+                if not isinstance(values, list) or not values:
+                    raise ConfigError(f"config key 'models.{name}.sweep.{key}' needs a non-empty list of values")
+            keys = list(sweep)
+            combos = list(itertools.product(*(sweep[k] for k in keys))) if keys else [()]
+            base_seed = m.get("train", {}).get("seed", 0)
+            runs = []
+            for combo in combos:
+                values = dict(zip(keys, combo))
+                slug = "_".join(f"{k.rpartition('.')[2]}{_slug(v)}" for k, v in values.items())
+                stem = f"{name}__{slug}" if slug else name
+                for seed in (seeds if seeds else [base_seed]):
+                    entry = copy.deepcopy(m)
+                    for k, v in values.items():
+                        _set_path(entry, k, v)
+                    entry.setdefault("train", {})["seed"] = seed
+                    run_name = f"{stem}_s{seed}" if seeds and len(seeds) > 1 else stem
+                    entry["run"] = {"base": name, "seed": seed, "sweep": copy.deepcopy(values)}
+                    runs.append((run_name, entry))
+        for run_name, entry in runs:
+            if run_name in out:
+                raise ConfigError(f"config key 'models.{name}' expands to run {run_name!r}, which "
+                                  f"{'models.' + origin[run_name] + ' also produces' if origin[run_name] != name else 'two of its sweep combinations produce'}; "
+                                  f"rename the entry or change its seeds or sweep")
+            out[run_name] = entry
+            origin[run_name] = name
     return out

@@ -1,6 +1,8 @@
 """Figures (matplotlib, Agg backend), written atomically as PNG."""
 from __future__ import annotations
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -86,4 +88,49 @@ def plot_metric_vs_energy(df: pd.DataFrame, energy_col: str, metric_col: str, pa
     if group_col is not None:
         ax.legend(fontsize=8)
     ax.set_title(title + (" (lower is better)" if lower_is_better else ""), fontsize=10)
+    _save(fig, path)
+
+
+def plot_seeds(runs: pd.DataFrame, summary: pd.DataFrame, metric_col: str, path, *, ylabel: str = "",
+               published: dict | None = None, title: str = ""):
+    """Each entry's metric per seed (dots), the mean with its 95 % interval (bar), the published values as dashed
+    reference lines; one more panel per swept key: the metric against the key's value."""
+    sweep_keys = [c for c in summary.columns if "." in c or c == "frames"]
+    fig, axes = plt.subplots(1, 1 + len(sweep_keys), figsize=(6.4 + 3.2 * len(sweep_keys), 4.2), squeeze=False)
+    ax = axes[0, 0]
+    if metric_col not in summary.columns or not len(summary):
+        ax.text(0.5, 0.5, f"no runs with {metric_col}", ha="center", va="center", transform=ax.transAxes)
+    else:
+        labels = list(summary["model"])
+        for i, row in enumerate(summary.itertuples(index=False)):
+            row = row._asdict()
+            members = runs[runs["group"] == row["model"]]
+            ys = [v for v in members[metric_col] if not pd.isna(v)]
+            ax.scatter([i] * len(ys), ys, color="0.55", s=14, zorder=2)
+            ci = row.get(f"{metric_col}_ci95")
+            ax.errorbar([i], [row[metric_col]], yerr=None if ci is None or pd.isna(ci) else [[ci], [ci]], fmt="o",
+                        color="C0", capsize=5, zorder=3)
+        for j, (name, value) in enumerate((published or {}).items()):
+            ax.axhline(value, ls="--", color=f"C{j + 1}", lw=1, label=f"published: {name} ({value:g})")
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(ylabel or metric_col)
+        if published:
+            ax.legend(fontsize=7, loc="best")
+        ax.grid(axis="y", alpha=0.3)
+    for k, key in enumerate(sweep_keys, start=1):
+        ax = axes[0, k]
+        sub = runs[runs[key] != ""] if key in runs else runs.iloc[:0]
+        xs = [json.loads(v) for v in sub[key]] if len(sub) else []
+        numeric = all(isinstance(x, (int, float)) for x in xs)
+        for base in dict.fromkeys(sub["base"]) if len(sub) else []:
+            part = sub[sub["base"] == base]
+            xv = [json.loads(v) for v in part[key]]
+            ax.scatter(xv if numeric else [str(x) for x in xv], part[metric_col], s=14, label=base)
+        ax.set_xlabel(key)
+        if numeric and xs and min(xs) > 0 and max(xs) / min(xs) >= 10:
+            ax.set_xscale("log")
+        ax.set_ylabel(ylabel or metric_col)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     _save(fig, path)

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from evsnn.published import PUBLISHED_KEYS, load_published, published_models  # noqa: F401
 
 from evsnn.report import html_table, write_html
 from evsnn.util import atomic_path
@@ -89,30 +90,6 @@ def write_html_table(df: pd.DataFrame, html_path: str, title: str, notes: list[s
     write_html(html_path, title, body)
 
 
-#: the keys of one published number (a task package's published.yaml); other keys are table columns (modality ...)
-PUBLISHED_KEYS = ("model", "column", "value", "unit", "protocol", "source", "verified")
-
-
-def load_published(path: str | Path) -> list[dict]:
-    """The published numbers of a task (its ``published.yaml``): a list of entries with ``model`` (who published
-    it), ``column`` (the results-table column it belongs to), ``value``, ``unit``, ``protocol`` (split / protocol),
-    ``source`` (paper table or repository file and commit) and ``verified`` (read in that source)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path) as fh:
-        entries = yaml.safe_load(fh) or []
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: published numbers must be a list of entries")
-    for i, e in enumerate(entries):
-        missing = [k for k in ("model", "column", "value", "source", "verified") if k not in e]
-        if missing:
-            raise ValueError(f"{path}: entry {i} ({e.get('model', '?')}) lacks {', '.join(missing)}")
-        if not isinstance(e["value"], (int, float)):
-            raise ValueError(f"{path}: entry {i} ({e['model']}) has a non-numeric value {e['value']!r}")
-    return entries
-
-
 def published_rows(entries: list[dict], columns) -> pd.DataFrame:
     """Reference rows for a results table: one row per published model (and extra key values, e.g. modality),
     its values under the table's own columns; entries whose column the table lacks are left out."""
@@ -144,6 +121,95 @@ def with_published(df: pd.DataFrame, entries: list[dict]) -> pd.DataFrame:
     return out[[c for c in df.columns] + [c for c in ("source", "verified") if c not in df.columns]]
 
 
+def t_interval(values) -> tuple[float, float, float, int]:
+    """Mean, sample standard deviation, half-width of the 95 % interval of the mean (Student's t, n - 1 degrees of
+    freedom) and n of the finite ``values``; std and interval are NaN for fewer than two values."""
+    import math
+
+    from scipy import stats
+
+    x = [float(v) for v in values if v is not None and not pd.isna(v)]
+    n = len(x)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = sum(x) / n
+    if n < 2:
+        return mean, math.nan, math.nan, n
+    std = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
+    return mean, std, float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n), n
+
+
+def run_info(name: str, config: dict) -> dict:
+    """The run a model entry is (``run`` of an expanded entry): base entry, seed and swept values."""
+    run = config.get("run") or {}
+    return {"base": run.get("base", name), "seed": run.get("seed", config.get("train", {}).get("seed")),
+            "sweep": run.get("sweep", {}) or {}}
+
+
+def _group_label(name: str, info: dict) -> str:
+    from evsnn.config import _slug
+
+    slug = "_".join(f"{k.rpartition('.')[2]}{_slug(v)}" for k, v in info["sweep"].items())
+    return f"{info['base']}__{slug}" if slug else info["base"]
+
+
+def aggregate_runs(df: pd.DataFrame, configs: dict, stat_cols, published: list[dict] | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, runs): ``runs`` is ``df`` (one row per run) with the base entry, seed and swept values; ``summary``
+    has one row per base entry and sweep combination: the mean of every numeric column over its seeds, ``n_seeds``,
+    and for ``stat_cols`` the standard deviation and the 95 % interval of the mean (``<col>_std``, ``<col>_ci95``).
+    A single-seed run keeps its name. Entries with ``compare_with`` get ``published_<col>`` and ``gap_<col>`` (ours
+    minus published) for the stat columns the published result has."""
+    import math
+
+    infos = {m: run_info(m, configs.get(m, {})) for m in df["model"]}
+    runs = df.copy()
+    runs.insert(1, "base", [infos[m]["base"] for m in runs["model"]])
+    runs.insert(2, "seed", [infos[m]["seed"] for m in runs["model"]])
+    sweep_keys = sorted({k for i in infos.values() for k in i["sweep"]})
+    for j, k in enumerate(sweep_keys):
+        runs.insert(3 + j, k, [json.dumps(infos[m]["sweep"].get(k)) if k in infos[m]["sweep"] else "" for m in
+                                runs["model"]])
+    labels = [_group_label(m, infos[m]) for m in runs["model"]]
+    runs.insert(1, "group", labels)  # the summary row a run belongs to
+    rows = []
+    for label in dict.fromkeys(labels):
+        sub = df[[lab == label for lab in labels]]
+        members = list(sub["model"])
+        row: dict = {"model": label if len(members) > 1 else members[0], "n_seeds": len(members)}
+        for k in sweep_keys:
+            row[k] = json.dumps(infos[members[0]]["sweep"].get(k)) if k in infos[members[0]]["sweep"] else ""
+        for col in df.columns:
+            if col == "model":
+                continue
+            vals = list(sub[col])
+            if pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
+                mean, std, ci, n = t_interval(vals)
+                same = len({v for v in vals if not pd.isna(v)}) <= 1
+                row[col] = vals[0] if same and len(vals) else (round(mean, 4) if n else math.nan)
+                if col in stat_cols:
+                    row[f"{col}_std"] = round(std, 4) if not math.isnan(std) else math.nan
+                    row[f"{col}_ci95"] = round(ci, 4) if not math.isnan(ci) else math.nan
+            else:
+                uniq = list(dict.fromkeys(str(v) for v in vals if not pd.isna(v)))
+                row[col] = uniq[0] if len(uniq) == 1 else ("; ".join(uniq) if uniq else None)
+        compare = configs.get(members[0], {}).get("compare_with")
+        if compare and published:
+            for e in published:
+                if e["model"] == compare and e["column"] in stat_cols:
+                    row[f"published_{e['column']}"] = e["value"]
+                    row[f"gap_{e['column']}"] = round(float(row[e["column"]]) - float(e["value"]), 4)
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    order = ["model", "n_seeds", *sweep_keys]
+    rest = [c for c in summary.columns if c not in order]
+    summary = summary[order + rest]
+    for col in df.columns:  # integer columns stay integers
+        if col in summary and pd.api.types.is_integer_dtype(df[col]) and summary[col].notna().all():
+            summary[col] = summary[col].astype("int64")
+    return summary, runs
+
+
 def write_task_table(task, params, inputs, outputs) -> pd.DataFrame:
     """Rule ``table``: the task package's table of every configured run of ``task``, the published numbers of its
     ``published.yaml`` as reference rows, and the metric-against-energy figure (CSV, Markdown, HTML, PNG)."""
@@ -153,15 +219,39 @@ def write_task_table(task, params, inputs, outputs) -> pd.DataFrame:
                         params.lava_models, inputs.lava)
     spec = task.call("table", runs)
     entries = load_published(task.path(task.published)) if task.published else []
-    df = with_published(spec.df, entries)
+    per_run = spec.df.copy()
+    if len(per_run):
+        det = {m: json.loads(open(r["summary"]).read()).get("deterministic") for m, r in runs.items()}
+        per_run["deterministic"] = [det.get(m) for m in per_run["model"]]
+    stat_cols = tuple(spec.stat_cols) or (spec.metric_col,)
+    summary, runs_df = aggregate_runs(per_run, params.configs, stat_cols, entries) if len(per_run) else (per_run, per_run)
+    df = with_published(summary, entries)
     notes = list(spec.notes)
+    if len(summary) and (summary["n_seeds"] > 1).any():
+        notes.append("n_seeds > 1: the row is the mean over the seeds; <metric>_std is the sample standard deviation "
+                     "and <metric>_ci95 the half-width of the 95 % interval of the mean (Student's t, n - 1 degrees "
+                     f"of freedom); every seed's row is in {Path(outputs.runs_csv).name}")
+    if any(c.startswith("gap_") for c in summary.columns):
+        srcs = sorted({e["source"] for e in entries for m in params.configs.values() if m.get("compare_with") == e["model"]})
+        notes.append("published_<metric> / gap_<metric>: the published result the entry reproduces (compare_with) and "
+                     "ours minus it (its uncertainty is our <metric>_ci95); source: " + "; ".join(srcs))
+    if "deterministic" in summary.columns:
+        notes.append("deterministic: the run's kernels were deterministic (CPU, or CUDA with deterministic algorithms "
+                     "on); two runs of the same seed then give the same numbers")
+    with atomic_path(outputs.runs_csv) as tmp:
+        runs_df.to_csv(tmp, index=False)
     if len(df) > len(spec.df):
         notes.append("rows 'published: ...': numbers published for the real dataset under the protocol in "
                      f"{task.package}/{task.published} (source and whether it was verified in the last columns); "
                      "ours above them are on the data of this config")
     write_table(df, outputs.csv, outputs.md, spec.title, notes=notes)
     write_html_table(df, outputs.html, spec.title, notes=notes)
-    plot_metric_vs_energy(spec.df, spec.energy_col, spec.metric_col, outputs.energy, ylabel=spec.ylabel,
+    plot_metric_vs_energy(summary, spec.energy_col, spec.metric_col, outputs.energy, ylabel=spec.ylabel,
                           lower_is_better=spec.lower_is_better, title=spec.energy_title or spec.title,
                           **({"group_col": spec.group_col} if spec.group_col else {}))
+    from evsnn.plots import plot_seeds
+
+    refs = {e["model"]: e["value"] for e in entries if e["column"] == spec.metric_col}
+    plot_seeds(runs_df, summary, spec.metric_col, outputs.seeds, ylabel=spec.ylabel, published=refs,
+               title=f"{spec.title}: every seed, mean and 95 % interval")
     return df

@@ -444,6 +444,7 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
         "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test), "n_classes": n_classes,
         "in_shape": list(in_shape), "frames": {k: _plain(v) for k, v in full.attrs.items()},
         "device": str(device), "amp": amp, "digest": digest,
+        "seed": cfg["seed"], **determinism(device),
         # runtime settings: recorded, but not part of the digest (they cannot change the trained model)
         "runtime": {k: cfg.get(k) for k in RUNTIME_TRAIN_KEYS} | {"device_setting": cfg.get("device")},
     }
@@ -461,6 +462,31 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
     # starts from scratch
     _save_checkpoint(ckpt_path, state(cfg["epochs"] - 1, finished=True))
     return summary
+
+
+def determinism(device) -> dict:
+    """Whether a run's kernels were deterministic (same seed, same numbers), with the flags and versions behind it.
+
+    On CPU torch's kernels are deterministic for a fixed thread count; on CUDA only with deterministic algorithms
+    on, cuDNN deterministic and its autotuner off (torch.backends.cudnn.benchmark)."""
+    import importlib.metadata
+
+    flags = {"torch_deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
+             "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+             "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
+    cuda = torch.device(device).type == "cuda"
+    ok = not cuda or (flags["torch_deterministic_algorithms"] and flags["cudnn_deterministic"]
+                      and not flags["cudnn_benchmark"])
+    versions = {}
+    for pkg in ("torch", "numpy", "spikingjelly", "lava-dl", "evsnn"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    if cuda:
+        versions["cuda"] = torch.version.cuda
+        versions["cudnn"] = torch.backends.cudnn.version()
+    return {"deterministic": ok, "determinism": flags, "versions": versions}
 
 
 def _plain(v):

@@ -146,7 +146,8 @@ def final_outputs():
             out += [f"{RES}/eval/{m}/metrics.json"] + [f"{RES}/eval/{m}/{o.filename}" for o in task.outputs]
         for fig in task.figures:
             out += [f"{RES}/eval/{m}/{fig.filename}" for m in figure_models(name, fig)]
-        out += [f"{RES}/tables/{name}.{ext}" for ext in ("csv", "md", "html")] + [f"{RES}/tables/{name}_energy.png"]
+        out += [f"{RES}/tables/{name}.{ext}" for ext in ("csv", "md", "html")]
+        out += [f"{RES}/tables/{name}_{kind}" for kind in ("energy.png", "seeds.png", "runs.csv")]
     out += [f"{RES}/eval/{m}/cost.json" for m in MODELS]
     for m in lava_models():
         out += [f"{RES}/lava/{m}/{f}" for f in ("network.net", "metrics.json", "parity.json")]

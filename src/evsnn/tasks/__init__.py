@@ -225,3 +225,5 @@ class TableSpec:
     lower_is_better: bool = False
     group_col: str | None = None
     energy_title: str = ""
+    #: the metric columns that get a standard deviation and a 95 % interval over seeds (default: metric_col)
+    stat_cols: tuple[str, ...] = ()

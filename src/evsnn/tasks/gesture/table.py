@@ -49,4 +49,5 @@ def table(runs: dict[str, dict]) -> TableSpec:
     ]
     return TableSpec(gesture_table(runs), "DVS128 Gesture: test accuracy (%)", notes, energy_col="energy_mJ_fp32",
                      metric_col="test_acc_eval", ylabel="test accuracy (%)",
-                     energy_title="DVS128 Gesture: accuracy against energy per inference")
+                     energy_title="DVS128 Gesture: accuracy against energy per inference",
+                     stat_cols=("test_acc_val_selected", "test_acc_max", "test_acc_eval"))
