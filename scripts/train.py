@@ -10,4 +10,6 @@ p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
 runtime = snakemake.config["models"][snakemake.wildcards.model]["train"]  # noqa: F821
 train = {**p.train, **{k: runtime[k] for k in RUNTIME_TRAIN_KEYS}, "device": runtime["device"]}
 spec = RunSpec(task=p.task, arch=p.arch, net=p.net, train=train, code=p.code)
-fit(spec, i.train, i.test, o.model, o.metrics, o.summary, checkpoint=p.checkpoint, tensorboard_dir=p.tensorboard)
+init_from = {key[len("init_"):]: getattr(i, key) for key in p.init_roles}  # earlier stages (train.init_from)
+fit(spec, i.train, i.test, o.model, o.metrics, o.summary, checkpoint=p.checkpoint, tensorboard_dir=p.tensorboard,
+    init_from=init_from)

@@ -271,7 +271,14 @@ SMALL = {
     "depth_ann": ({"base_channels": 2, "n_levels": 2}, (4, 12, 20), 1),
     "depth_snn": ({"base_channels": 2, "n_levels": 2}, (4, 12, 20), 1),
     "depth_hybrid": ({"base_channels": 2, "ann_base_channels": 2, "n_levels": 2}, (4, 12, 20), 1),
+    # the hybrid ANN-SNN paper's models take the HAS layout: 20 CNN steps, then the bins (2 polarities)
+    "has_cnn": ({"base_channels": 2}, (2, 32, 32), 3),
+    "has_snn": ({"base_channels": 2}, (2, 32, 32), 3),
+    "has_hybrid_cnn_snn": ({"base_channels": 2, "cnn_base_channels": 2}, (2, 32, 32), 3),
+    "has_rnn": ({"base_channels": 2}, (2, 32, 32), 3),
+    "has_hybrid_cnn_rnn": ({"base_channels": 2, "cnn_base_channels": 2}, (2, 32, 32), 3),
 }
+STEPS = {arch: 23 for arch in SMALL if arch.startswith("has_")}  # 20 CNN steps + 3 bins
 DEFAULT_SHAPE = {"gesture": ((2, 32, 32), 11), "pose": ((1, 16, 20), 3), "depth": ((4, 16, 24), 1)}
 
 
@@ -284,11 +291,12 @@ def test_every_architecture_is_counted(arch):
         shape, n_cls = DEFAULT_SHAPE.get(static_registry()[arch][0], ((2, 32, 32), 4))
     torch.manual_seed(0)
     model = build_model(arch, net, in_shape=shape, n_classes=n_cls)
-    x = torch.poisson(torch.full((3, 2, *shape), 0.6))            # event counts, some > 1
+    steps = STEPS.get(arch, 3)
+    x = torch.poisson(torch.full((steps, 2, *shape), 0.6))        # event counts, some > 1
     ops = count_ops(model, x)
     tot = ops["total"]
     json.dumps(ops)
-    assert tot["macs"] + tot["acs"] > 0 and ops["n_samples"] == 2 and ops["time_steps"] == 3
+    assert tot["macs"] + tot["acs"] > 0 and ops["n_samples"] == 2 and ops["time_steps"] == steps
     assert tot["macs"] + tot["acs"] <= tot["macs_if_dense"] + 1e-9
     spiking = getattr(model, "is_spiking", None)
     if spiking is False:

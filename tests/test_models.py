@@ -14,8 +14,10 @@ def test_static_registry_matches_the_imported_builders():
         real = [p for p in params if p not in ("self", "in_shape", "n_classes")
                 and params[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
         assert list(args) == real, arch
-        assert inspect.getsourcefile(builder) == source
-        assert builder.__module__ == module == f"evsnn.tasks.{task}.models"
+        # ARCHS lives in the task's model module; a builder may be imported there from a sibling module of the
+        # same task package (evsnn.tasks.pose.has_models)
+        assert module == f"evsnn.tasks.{task}.models" and source == inspect.getsourcefile(sys.modules[module])
+        assert builder.__module__ == module or builder.__module__.startswith(f"evsnn.tasks.{task}."), arch
 
 
 def test_config_validation_does_not_import_torch():

@@ -292,12 +292,39 @@ def _check_references(cfg: dict) -> None:
             if m["compare_with"] not in names:
                 raise ConfigError(f"config key 'models.{name}.compare_with' is {m['compare_with']!r}, which is not a "
                                   f"published result of task {m['task']!r}; published: {', '.join(names) or 'none'}")
+        _check_init_from(name, m, models)
         allowed = task.losses
         if m["train"].get("loss") is None:
             m["train"]["loss"] = allowed[0]
         elif m["train"]["loss"] not in allowed:
             raise ConfigError(f"config key 'models.{name}.train.loss' is {m['train']['loss']!r}; losses of task "
                               f"{m['task']!r}: {', '.join(allowed)}")
+
+
+def _check_init_from(name: str, m: dict, models: dict) -> None:
+    """``train.init_from`` (staged training): every role one the architecture takes, naming another model of the
+    config with the architecture that role needs; the roles the architecture cannot do without present."""
+    from evsnn.models import init_stages
+
+    roles, required = init_stages(m["arch"])
+    init = m["train"].get("init_from") or {}
+    for role, other in init.items():
+        if role not in roles:
+            takes = f"it takes {', '.join(sorted(roles))}" if roles else "it starts from no trained stage"
+            raise ConfigError(f"config key 'models.{name}.train.init_from.{role}': architecture {m['arch']!r} has no "
+                              f"'{role}' stage; {takes}")
+        if other == name or other not in models:
+            raise ConfigError(f"config key 'models.{name}.train.init_from.{role}' names {other!r}, which is not "
+                              f"another model of this config; defined models: {', '.join(sorted(models))}")
+        if models[other]["arch"] != roles[role]:
+            raise ConfigError(f"config key 'models.{name}.train.init_from.{role}' names model {other!r}, a "
+                              f"{models[other]['arch']} model; the {role} stage of {m['arch']} must be a "
+                              f"{roles[role]} model")
+    missing = [r for r in required if r not in init]
+    if missing:
+        raise ConfigError(f"config key 'models.{name}.train.init_from' has no '{missing[0]}' entry: {m['arch']} is "
+                          f"trained from a trained {roles[missing[0]]} model (add init_from: {{{missing[0]}: <the name "
+                          f"of a {roles[missing[0]]} model of this config>}})")
 
 
 def load_config(path: str | Path, overrides: dict | None = None, schema_path: str | Path | None = None) -> dict:

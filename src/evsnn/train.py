@@ -268,19 +268,35 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_metrics: str, out_summary: str,
-        checkpoint: str, tensorboard_dir: str | None = None, stop_after_epochs: int | None = None) -> dict:
+        checkpoint: str, tensorboard_dir: str | None = None, stop_after_epochs: int | None = None,
+        init_from: dict[str, str] | None = None) -> dict:
     """Train ``spec`` on ``train_cache``; write the best-validation model, per-epoch metrics and a summary.
 
     ``stop_after_epochs`` ends the process early (used by tests to simulate a kill between epochs). SIGTERM during
     training writes a checkpoint at the next batch boundary and raises :class:`~evsnn.errors.TrainingInterrupted`.
+    ``init_from`` (role -> ``model.pt`` of an earlier stage, ``train.init_from``) starts the model from trained
+    stages through its ``load_stage`` (the hybrids: the CNN, loaded and frozen; the SNN / RNN); the files'
+    digests join the run's digest, so a checkpoint made from another stage is not resumed.
     """
+    if init_from:
+        from evsnn.util import file_digest
+
+        spec.extra = {**spec.extra, "init_from": {role: file_digest([path]) for role, path in sorted(init_from.items())}}
     with _stop_on_sigterm() as stop:
         return _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, checkpoint, tensorboard_dir,
-                    stop_after_epochs, stop)
+                    stop_after_epochs, stop, init_from or {})
+
+
+def load_stages(model, init_from: dict[str, str]) -> None:
+    """Load the trained stages ``init_from`` (role -> model.pt) into ``model`` (weights_only loads)."""
+    if init_from and not hasattr(model, "load_stage"):
+        raise ConfigError(f"train.init_from is set but {type(model).__name__} starts from no trained stage")
+    for role, path in sorted(init_from.items()):
+        model.load_stage(role, torch.load(path, map_location="cpu", weights_only=True), str(path))
 
 
 def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, checkpoint, tensorboard_dir,
-         stop_after_epochs, stop) -> dict:
+         stop_after_epochs, stop, init_from) -> dict:
     cfg = spec.train
     torch.set_num_threads(cfg.get("threads", 2))
     device = resolve_device(cfg["device"])
@@ -302,7 +318,10 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
     if cfg.get("init"):
         load_init(model, cfg["init"], spec.arch)
         log.info("starting from the weights of %s", cfg["init"])
+    load_stages(model, init_from)
     model = model.to(device)
+    if hasattr(task, "bind_model"):  # a task whose loss reads the model (the HAS hybrid's state loss)
+        task.bind_model(model)
     n_params = count_parameters(model)
     opt = make_optimizer(model.parameters(), cfg)
     sched = make_scheduler(opt, cfg)

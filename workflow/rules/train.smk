@@ -1,9 +1,15 @@
 # Training: one job per named model of the config; resumes from its checkpoint after a kill.
 
 
+def init_inputs(model):
+    """The model.pt of every earlier stage a model starts from (train.init_from: role -> model name)."""
+    init = model_cfg(model)["train"].get("init_from") or {}
+    return {f"init_{role}": f"{RES}/models/{other}/model.pt" for role, other in sorted(init.items())}
+
+
 rule train:
     input:
-        unpack(lambda w: train_inputs(w.model)),
+        unpack(lambda w: {**train_inputs(w.model), **init_inputs(w.model)}),
     output:
         model=f"{RES}/models/{{model}}/model.pt",
         metrics=f"{RES}/models/{{model}}/metrics.csv",
@@ -14,6 +20,7 @@ rule train:
         net=lambda w: jsonable(model_cfg(w.model)["net"]),
         train=lambda w: jsonable(result_train_settings(model_cfg(w.model)["train"])),
         code=lambda w: model_code(w.model, "evsnn.train", entries=("adapter",)),
+        init_roles=lambda w: sorted(init_inputs(w.model)),
         checkpoint=lambda w: f"{RES}/models/{w.model}/checkpoint.pt",
         tensorboard=lambda w: f"{RES}/models/{w.model}/tensorboard",
     log:

@@ -27,18 +27,49 @@ def _literal_assign(tree: ast.Module, name: str):
     return None
 
 
+def _module_source(module: str) -> Path | None:
+    """The source file of an ``evsnn``-style absolute module name, found without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _definition(tree: ast.Module, name: str, depth: int = 0):
+    """The top-level class or function ``name`` of ``tree``, following ``from module import name`` (a model module
+    may list builders it imports from a sibling module); None when not found."""
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
+            return node
+    if depth > 4:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if (alias.asname or alias.name) == name:
+                    source = _module_source(node.module)
+                    if source is not None:
+                        sub = ast.parse(source.read_text(), filename=str(source))
+                        return _definition(sub, alias.name, depth + 1)
+    return None
+
+
 def _keyword_args(tree: ast.Module, builder: str) -> list[str]:
     """Names of the config arguments of ``builder`` (a class's __init__ or a function), minus the data ones."""
-    for node in tree.body:
-        fn = None
-        if isinstance(node, ast.ClassDef) and node.name == builder:
-            fn = next((b for b in node.body if isinstance(b, ast.FunctionDef) and b.name == "__init__"), None)
-        elif isinstance(node, ast.FunctionDef) and node.name == builder:
-            fn = node
-        if fn is not None:
-            args = [a.arg for a in fn.args.args + fn.args.kwonlyargs]
-            return [a for a in args if a not in ("self", "in_shape", "n_classes")]
-    raise ValueError(f"architecture builder {builder!r} is not defined at the top level of its module")
+    node = _definition(tree, builder)
+    fn = None
+    if isinstance(node, ast.ClassDef):
+        fn = next((b for b in node.body if isinstance(b, ast.FunctionDef) and b.name == "__init__"), None)
+    elif isinstance(node, ast.FunctionDef):
+        fn = node
+    if fn is not None:
+        args = [a.arg for a in fn.args.args + fn.args.kwonlyargs]
+        return [a for a in args if a not in ("self", "in_shape", "n_classes")]
+    raise ValueError(f"architecture builder {builder!r} is not defined at the top level of its module "
+                     "(or imported there by name from another module)")
 
 
 def static_registry() -> dict[str, tuple[str, str, tuple[str, ...], str]]:
@@ -84,12 +115,36 @@ def _lava_dl_archs(items) -> frozenset[str]:
         tree = ast.parse(Path(source).read_text(), filename=source)
         builder = _literal_assign(tree, "ARCHS")
         name = next(v.id for k, v in zip(builder.keys, builder.values) if k.value == arch)
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef) and node.name == name:
-                value = _literal_assign(node, "LAVA_DL")
-                if isinstance(value, ast.Constant) and value.value is True:
-                    out.add(arch)
+        node = _definition(tree, name)
+        if isinstance(node, ast.ClassDef):
+            value = _literal_assign(node, "LAVA_DL")
+            if isinstance(value, ast.Constant) and value.value is True:
+                out.add(arch)
     return frozenset(out)
+
+
+def init_stages(arch: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The trained stages an architecture starts from (``train.init_from``): (role -> the architecture that role
+    must name, the roles it cannot do without), read with ``ast`` from the builder class's ``INIT_FROM`` and
+    ``INIT_REQUIRED`` literals; ({}, ()) for an architecture trained from scratch."""
+    return _init_stages(arch, static_registry()[arch][1])
+
+
+@functools.lru_cache(maxsize=None)
+def _init_stages(arch: str, source: str):
+    tree = ast.parse(Path(source).read_text(), filename=source)
+    archs = _literal_assign(tree, "ARCHS")
+    name = next(v.id for k, v in zip(archs.keys, archs.values) if k.value == arch)
+    node = _definition(tree, name)
+    roles, required = {}, ()
+    if isinstance(node, ast.ClassDef):
+        value = _literal_assign(node, "INIT_FROM")
+        if value is not None:
+            roles = ast.literal_eval(value)
+        value = _literal_assign(node, "INIT_REQUIRED")
+        if value is not None:
+            required = tuple(ast.literal_eval(value))
+    return roles, required
 
 
 def _builder(arch: str) -> Callable[..., "nn.Module"]:

@@ -9,10 +9,12 @@ NEURONS = ("plif", "lif", "if")
 
 
 def spiking_neuron(kind: str, tau: float = 2.0, v_threshold: float = 1.0, detach_reset: bool = True,
-                   step_mode: str = "s"):
-    """A PLIF (learnable time constant, Fang et al. ICCV 2021), LIF or IF neuron with the ATan surrogate."""
+                   step_mode: str = "s", v_reset: float | None = 0.0):
+    """A PLIF (learnable time constant, Fang et al. ICCV 2021), LIF or IF neuron with the ATan surrogate.
+
+    ``v_reset=None`` is the soft reset (v -= spike * threshold) instead of the hard reset to ``v_reset``."""
     common = dict(surrogate_function=surrogate.ATan(), detach_reset=detach_reset, v_threshold=v_threshold,
-                  step_mode=step_mode)
+                  step_mode=step_mode, v_reset=v_reset)
     if kind == "plif":
         return neuron.ParametricLIFNode(init_tau=tau, **common)
     if kind == "lif":

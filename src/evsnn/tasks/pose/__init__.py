@@ -4,6 +4,8 @@
 - ``models``: the DHP19 CNN, its SDNN, the SNN, hybrid CNN-SNN, RNN and CNN-RNN; ``keras_import``: the official
   Keras weights; ``metrics``: heatmap loss and 2D MPJPE for the training loop;
 - ``pose3d``: projection, triangulation and MPJPE; ``evaluate`` and ``plots``: evaluation and figures;
+- ``has_models``, ``has_data``, ``has_train``, ``has_evaluate``: the hybrid ANN-SNN paper as published (its five
+  networks, its inputs as ``representation: has`` frames, its loss, its evaluation protocol);
 - ``lava``: the Lava run's metrics; ``table``: the table; ``published.yaml``; ``schema.yaml``.
 """
 from evsnn.tasks import Figure, Output, Task
@@ -30,6 +32,7 @@ TASK = Task(
     ),
     figures=(
         Figure("time_since_cnn", "time_since_cnn.png", "evsnn.tasks.pose.evaluate:time_since_cnn_figure",
-               "report/time_since_cnn.rst", archs=("hybrid_cnn_snn",)),
+               "report/time_since_cnn.rst",
+               archs=("hybrid_cnn_snn", "has_hybrid_cnn_snn", "has_hybrid_cnn_rnn")),
     ),
 )

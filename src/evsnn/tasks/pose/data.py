@@ -111,10 +111,15 @@ def camera_labels(P, xyz, crop=None, downsample: int = 1) -> np.ndarray:
 
 
 def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test: str) -> dict:
-    """Write the train and test pose caches for one frames entry of the config."""
-    from evsnn.tasks.pose.preprocess import preprocess_recording
+    """Write the train and test pose caches for one frames entry of the config (``dhp19.representation: has``:
+    the hybrid ANN-SNN paper's inputs, :mod:`evsnn.tasks.pose.has_data`)."""
+    from evsnn.tasks.pose.preprocess import preprocess_recording, project
 
     opts = dict(frames_cfg.get("dhp19") or {})
+    if opts.get("representation", "official") == "has":
+        from evsnn.tasks.pose.has_data import build_has_frames
+
+        return build_has_frames(manifest, frames_cfg, out_train, out_test)
     T, k = frames_cfg["T"], frames_cfg["downsample"]
     cameras = tuple(opts.get("cameras", (2, 3)))
     test_subjects = set(opts.get("test_subjects", TEST_SUBJECTS))

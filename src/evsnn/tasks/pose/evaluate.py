@@ -149,8 +149,12 @@ def evaluate(job) -> dict:
     the pose figures and the training curves of one pose model."""
     from evsnn.plots import plot_training_curves
 
-    metrics = evaluate_pose(job.model, job.test, job.train, job.manifest["p_matrices"], job.out_metrics,
-                            job.outputs["predictions"], job.outputs, title=job.title, threads=job.threads)
+    if FrameCacheDataset(job.test).attrs.get("representation") == "has":  # the hybrid ANN-SNN paper's protocol
+        from evsnn.tasks.pose.has_evaluate import evaluate_has as run
+    else:
+        run = evaluate_pose
+    metrics = run(job.model, job.test, job.train, job.manifest["p_matrices"], job.out_metrics,
+                  job.outputs["predictions"], job.outputs, title=job.title, threads=job.threads)
     summary = json.loads(open(job.summary).read())
     plot_training_curves(job.metrics_csv, job.outputs["curves"], title=job.title, best_epoch=summary["best_epoch"],
                          metric="mpjpe2d", scale=1.0, ylabel="2D MPJPE (px)", ylim=None)

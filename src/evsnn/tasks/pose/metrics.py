@@ -162,6 +162,10 @@ class PoseTask:
 
 def adapter(train_cfg: dict, train_ds, test_ds) -> PoseTask:
     """Heatmap regression; MPJPE reported in sensor pixels (the cache's downsample factor undone)."""
+    if train_ds.attrs.get("representation") == "has":  # the hybrid ANN-SNN paper's caches and loss
+        from evsnn.tasks.pose.has_train import adapter as has_adapter
+
+        return has_adapter(train_cfg, train_ds, test_ds)
     grid = train_cfg.get("heatmap_grid", "integer")
     sigma = train_cfg.get("heatmap_sigma", 2.0)
     if grid not in HEATMAP_GRIDS:

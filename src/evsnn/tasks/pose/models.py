@@ -17,6 +17,9 @@ H and W must be divisible by 4 (two 2x2 poolings, two stride-2 transposed convol
 - ``dhp19_rnn``: the DHP19 topology with the last conv of each stage replaced by a ConvGRU/ConvLSTM cell.
 - ``cnn_rnn``: the DHP19 CNN encoder on every frame, one ConvGRU/ConvLSTM on the 1/4-resolution features, the
   DHP19 decoder on every step.
+- ``has_cnn``, ``has_snn``, ``has_hybrid_cnn_snn``, ``has_rnn``, ``has_hybrid_cnn_rnn``: the five networks of
+  Aydin et al. (CVPRW 2024) as published (uzh-rpg/hybrid_ann_snn @8a88791), defined in
+  :mod:`evsnn.tasks.pose.has_models` (their own input layout: ``representation: has`` frames).
 - ``dhp19_sdnn``: the lava-dl sigma-delta network of sgluege/dhp19_sdnn_min_example (FORMATS 2.11: mean-only
   batch norm as bias, sum pooling, 2x2 stride-2 transposed convs), built from ``lava.lib.dl.slayer.block
   .sigma_delta`` blocks, with ``export_hdf5`` writing the netx ``.net`` file.
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 
 from evsnn.errors import ConfigError
 from evsnn.models._layout import as_seq, seq_apply
+from evsnn.tasks.pose.has_models import HASCNN, HASRNN, HASSNN, HASHybridCNNRNN, HASHybridCNNSNN
 
 
 
@@ -551,4 +555,10 @@ ARCHS = {
     "dhp19_rnn": DHP19RNN,
     "cnn_rnn": CNNRNN,
     "dhp19_sdnn": DHP19SDNN,
+    # the hybrid ANN-SNN paper as published (Aydin et al. CVPRW 2024; evsnn.tasks.pose.has_models)
+    "has_cnn": HASCNN,
+    "has_snn": HASSNN,
+    "has_hybrid_cnn_snn": HASHybridCNNSNN,
+    "has_rnn": HASRNN,
+    "has_hybrid_cnn_rnn": HASHybridCNNRNN,
 }
