@@ -38,8 +38,18 @@ products (comparisons / O(activations), small next to the synaptic operations), 
 average, and the non-spiking readout integrators (O(outputs)). Slayer ``Pool`` synapses are counted (on Loihi a
 sum pooling is a synaptic layer).
 
-``energy(ops, table)`` turns the counts into energy per inference: ``E = MACs * E_MAC + ACs * E_AC
-[+ neuron_updates * E_neuron where the table has one]``, in pJ and mJ, with the table name and its source.
+**NeuroBench's figures from the same pass** (each defined once, with its source, in ``DEFINITIONS``):
+``effective_macs`` / ``effective_acs`` (non-zero input x non-zero weight, split by NeuroBench's own test of a
+spiking input: every value -1, 0 or 1), ``nb_dense`` (every product without padding taps), ``activation_sparsity``;
+``static_metrics`` gives the parameter count (trainable or not), the footprint and the connection sparsity of a
+freshly loaded model. ``rate_x_dense`` is the hybrid paper's SNN count (input firing rate x dense MACs). The
+per-layer firing rates (spiking) and message rates (sigma-delta) are under ``neurons``. A model holding a layer
+with parameters that the counter does not know raises ``UncountedLayerError`` naming it: never a silent zero.
+
+``energy(ops, model)`` turns the counts into energy per inference with one of the energy models of
+``resources/energy_models.yaml`` (``ENERGY_MODELS``; each with what it counts, its source and whether it was
+checked there): ``E = MACs * E_MAC + ACs * E_AC [+ neuron_updates * E_neuron]`` (basis ``ops``: Horowitz, Loihi) or
+``E = rate_x_dense * E_op`` (basis ``rate_x_dense``: the hybrid paper's SNN model), in pJ and mJ.
 """
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def plot_metric_vs_energy(df: pd.DataFrame, energy_col: str, metric_col: str, pa
                           group_col: str | None = None, xlabel: str = "energy per inference (mJ)", ylabel: str = "",
                           title: str = "", lower_is_better: bool = False):
     """One point per model: the task metric against the estimated energy per inference (log scale), labelled with
-    the model name, coloured by ``group_col`` (e.g. modality); the Depth-SNN / hybrid papers' accuracy-vs-energy
+    the model name, coloured by ``group_col`` (e.g. modality); the hybrid ANN-SNN paper's accuracy-vs-energy
     view of a results table."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     groups = [(None, df)] if group_col is None else list(df.groupby(group_col, sort=True))
