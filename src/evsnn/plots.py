@@ -105,7 +105,7 @@ def plot_firing_rates(rates: dict, path, *, title: str = "", n_samples: int | No
         y = np.arange(len(names))
         ax.barh(y, vals, color=[colours.get(rates[k]["kind"], "grey") for k in names])
         for yi, v in zip(y, vals):
-            ax.text(v, yi, f" {v:.2f} %", va="center", fontsize=7)
+            ax.text(v, yi, f" {v:.3g} %", va="center", fontsize=7)
         ax.set_yticks(y, [f"{k} ({rates[k]['type']})" for k in names], fontsize=7)
         ax.invert_yaxis()
         ax.set_xlim(0, max(max(vals) * 1.25, 1.0))
