@@ -232,7 +232,7 @@ def main(argv=None):
         if act_note:
             print(f"   note: {act_note}")
         n = ours["n_samples"]
-        print(f"   per layer (per sample; NeuroBench's own per-layer effective / dense from its hooks):")
+        print("   per layer (per sample; NeuroBench's own per-layer effective / dense from its hooks):")
         for lname, e in ours["layers"].items():
             nbl = nb["layers"].get(lname)
             mod = dict(model.named_modules())[lname]

@@ -496,7 +496,8 @@ def count_ops(model: nn.Module, x, *, n_samples: int | None = None, event_driven
                 eff = _connections(module, mask, (w != 0).to(mask.dtype))
                 key = (name, tuple(xin.shape))
                 if key not in nb_dense_cache:
-                    nb_dense_cache[key] = _connections(module, torch.ones_like(mask), torch.ones_like(w, dtype=mask.dtype))
+                    nb_dense_cache[key] = _connections(module, torch.ones_like(mask),
+                                                       torch.ones_like(w, dtype=mask.dtype))
                 total = nb_dense_cache[key]
             entry["effective"] += eff
             entry["effective_acs" if _is_neurobench_spiking(xin) else "effective_macs"] += eff
