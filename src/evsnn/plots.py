@@ -70,7 +70,7 @@ def plot_metric_vs_energy(df: pd.DataFrame, energy_col: str, metric_col: str, pa
                           group_col: str | None = None, xlabel: str = "energy per inference (mJ)", ylabel: str = "",
                           title: str = "", lower_is_better: bool = False):
     """One point per model: the task metric against the estimated energy per inference (log scale), labelled with
-    the model name, coloured by ``group_col`` (e.g. modality); the Depth-SNN / hybrid papers' accuracy-vs-energy
+    the model name, coloured by ``group_col`` (e.g. modality); the hybrid ANN-SNN paper's accuracy-vs-energy
     view of a results table."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     groups = [(None, df)] if group_col is None else list(df.groupby(group_col, sort=True))
@@ -133,4 +133,34 @@ def plot_seeds(runs: pd.DataFrame, summary: pd.DataFrame, metric_col: str, path,
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+
+
+def plot_firing_rates(rates: dict, path, *, title: str = "", n_samples: int | None = None):
+    """Per neuron layer of one model: the firing rate of spiking layers (spikes per neuron and time step) and the
+    message rate of sigma-delta layers (non-zero messages per neuron and time step), in network order, from
+    ``model_cost``'s ``rates``. A model without spiking or sigma-delta layers gets a figure that says so."""
+    names = list(rates)
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * max(len(names), 3)))
+    if not names:
+        ax.text(0.5, 0.5, "no spiking or sigma-delta layers\n(a conventional network: no firing rates)",
+                ha="center", va="center", fontsize=10, transform=ax.transAxes)
+        ax.set_axis_off()
+    else:
+        colours = {"spikes": "tab:blue", "messages": "tab:orange"}
+        vals = [100 * rates[k]["rate"] for k in names]
+        y = np.arange(len(names))
+        ax.barh(y, vals, color=[colours.get(rates[k]["kind"], "grey") for k in names])
+        for yi, v in zip(y, vals):
+            ax.text(v, yi, f" {v:.3g} %", va="center", fontsize=7)
+        ax.set_yticks(y, [f"{k} ({rates[k]['type']})" for k in names], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(max(vals) * 1.25, 1.0))
+        ax.set_xlabel("events per neuron and time step (%)")
+        ax.grid(alpha=0.3, axis="x")
+        for kind, label in (("spikes", "firing rate (spiking)"), ("messages", "message rate (sigma-delta)")):
+            if any(rates[k]["kind"] == kind for k in names):
+                ax.barh([], [], color=colours[kind], label=label)
+        ax.legend(fontsize=7, loc="lower right")
+    sub = f" ({n_samples} test samples)" if n_samples else ""
+    ax.set_title(f"{title}: per-layer activity{sub}" if title else f"per-layer activity{sub}", fontsize=9)
     _save(fig, path)

@@ -13,17 +13,40 @@ from evsnn.report import html_table, write_html
 from evsnn.util import atomic_path
 
 
-#: energy tables shown in the results tables (evsnn.energy.ENERGY_TABLES; sources in the cost files)
-TABLE_ENERGY = {"energy_mJ_fp32": "horowitz45_fp32", "energy_mJ_loihi": "loihi"}
+#: energy columns of the results tables -> the energy model behind each (evsnn.energy.ENERGY_MODELS, data in
+#: resources/energy_models.yaml; sources and what each counts in the cost files and the table notes)
+TABLE_ENERGY = {"energy_mJ_fp32": "horowitz45_fp32", "energy_mJ_loihi": "loihi",
+                "energy_mJ_snn_rate_mops": "hybrid_rate_x_mops"}
+
+#: operation columns of the results tables -> the count in cost.json (evsnn.energy.DEFINITIONS)
+TABLE_OPS = {"MACs_M": "macs", "eff_MACs_M": "effective_macs", "ACs_M": "acs", "eff_ACs_M": "effective_acs",
+             "nb_dense_M": "nb_dense"}
 
 
-#: table notes for the shared columns
+def _energy_note(col: str, name: str) -> str:
+    from evsnn.energy import ENERGY_MODELS
+
+    m = ENERGY_MODELS[name]
+    if m["basis"] == "rate_x_dense":
+        how = f"{m['op_pj']} pJ x the SNN layers' input firing rate x their dense MACs (empty without SNN layers)"
+    else:
+        how = f"MACs x {m['mac_pj']} pJ + ACs x {m['ac_pj']} pJ"
+        if m.get("neuron_pj") is not None:
+            how += f" + neuron updates x {m['neuron_pj']} pJ"
+    status = "" if m.get("verified") else " (figures not checked in the source: " + m.get("checked", "") + ")"
+    return f"{col}: energy model {name}: {how}; counts {m['counts']}; source: {m['source']}{status}"
+
+
+#: table notes for the shared columns (the last one is the Lava note)
 COST_NOTES = [
-    "MACs_M / ACs_M: millions of multiply-accumulates (dense inputs) and accumulates (spikes, sigma-delta messages) "
-    "per inference, counted from the trained model's activity on test samples (rule cost, evsnn.energy)",
-    "energy_mJ_fp32: MACs x 4.6 pJ + ACs x 0.9 pJ (Horowitz, ISSCC 2014, 45 nm, 32-bit float), as in the "
-    "Depth-SNN / hybrid SNN papers; energy_mJ_loihi: 23.6 pJ per synaptic op + 52 pJ per neuron update (Davies et "
-    "al., IEEE Micro 2018, Table 1)",
+    "MACs_M / ACs_M: millions of evsnn's dense multiply-accumulates (layers with dense inputs, padding taps "
+    "included) and exact accumulates (spikes, sigma-delta messages) per inference, counted from the trained model's "
+    "activity on test samples (rule cost, evsnn.energy); eff_MACs_M / eff_ACs_M / nb_dense_M: the same pass counted "
+    "with NeuroBench's definitions (Effective_MACs, Effective_ACs: non-zero input x non-zero weight; Dense: every "
+    "product without padding taps); footprint_bytes, params_all (trainable or not), conn_sparsity (zero weights), "
+    "act_sparsity (zero activations): NeuroBench's static and activation figures; definitions and sources under "
+    "'definitions' in each cost.json",
+    *(_energy_note(col, name) for col, name in TABLE_ENERGY.items()),
     "lava_*: the netx export run in Lava (Loihi2SimCfg fixed_pt, CPU) on the first test samples, beside the PyTorch "
     "model on the same samples; lava_parity: layers bit-exact with slayer (rule lava_run)",
 ]
@@ -42,10 +65,21 @@ def cost_lava_columns(r: dict) -> dict:
     row = {}
     if r.get("cost"):
         c = json.loads(open(r["cost"]).read())
-        row["MACs_M"] = round(c["ops"]["macs"] / 1e6, 3)
-        row["ACs_M"] = round(c["ops"]["acs"] / 1e6, 3)
-        for col, table in TABLE_ENERGY.items():
-            row[col] = float(f"{c['energy'][table]['energy_mJ']:.4g}")
+        for col, key in TABLE_OPS.items():
+            if c["ops"].get(key) is not None:
+                row[col] = float(f"{c['ops'][key] / 1e6:.4g}")
+        st = c.get("static", {})
+        for col, key, digits in (("footprint_bytes", "footprint_bytes", None), ("params_all", "parameters", None),
+                                 ("conn_sparsity", "connection_sparsity", 4)):
+            if st.get(key) is not None:
+                row[col] = round(st[key], digits) if digits else st[key]
+        if c["ops"].get("activation_sparsity") is not None:
+            row["act_sparsity"] = round(c["ops"]["activation_sparsity"], 4)
+        for col, name in TABLE_ENERGY.items():
+            e = c["energy"].get(name)
+            if e is None or (e.get("basis") == "rate_x_dense" and not e.get("ops")):
+                continue  # an older cost file, or no event-driven layer for the SNN-only model
+            row[col] = float(f"{e['energy_mJ']:.4g}")
     if r.get("lava"):
         lv = json.loads(open(r["lava"]).read())
         row[f"lava_{lv['metric']}"] = round(lv["lava"], 3)

@@ -91,16 +91,26 @@ for _name in TASKS:
                 "../../scripts/figure.py"
 
 
+#: the energy models the cost rule reads (data, not a module: fingerprinted by content)
+ENERGY_MODELS_FILE = Path(workflow.basedir) / "src" / "evsnn" / "resources" / "energy_models.yaml"
+
+
 rule cost:
-    """Operation counts and energy per inference of any trained model, from its activity on test samples."""
+    """Operation counts (evsnn's and NeuroBench's definitions), firing rates and energy per inference of any
+    trained model, from its activity on test samples."""
     input:
         model=f"{RES}/models/{{model}}/model.pt",
         test=lambda w: frames_paths(model_frames(w.model))["test"],
     output:
         cost=f"{RES}/eval/{{model}}/cost.json",
+        firing_rates=report(f"{RES}/eval/{{model}}/firing_rates.png", category="{model}",
+                            caption="../report/firing_rates.rst",
+                            labels={"model": "{model}", "figure": "firing rates"}),
     params:
         samples=config["cost"]["samples"],
-        code=lambda w: model_code(w.model, "evsnn.energy", "evsnn.train"),
+        title=lambda w: f"{w.model} ({model_cfg(w.model)['arch']})",
+        code=lambda w: model_code(w.model, "evsnn.energy", "evsnn.train", "evsnn.plots"),
+        energy_models=code_digest((), ROOTS, extra_files=[ENERGY_MODELS_FILE]),
     log:
         f"{RES}/logs/cost/{{model}}.log",
     benchmark:

@@ -51,7 +51,7 @@ def table(runs: dict[str, dict]) -> TableSpec:
         "training depth everywhere",
         "energy_mJ: MACs x 4.6 pJ + ACs x 0.9 pJ (Horowitz, ISSCC 2014, 45 nm, 32-bit float), from the trained "
         "model's activity on test samples (the column energy_mJ_fp32 of the other tables)",
-        *COST_NOTES[:2],
+        *COST_NOTES[:-1],
     ]
     return TableSpec(depth_table(runs), "MVSEC depth: mean depth error (cm) and energy per inference (mJ)", notes,
                      energy_col="energy_mJ", metric_col="mean_depth_error_cm", ylabel="mean depth error (cm)",
