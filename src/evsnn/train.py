@@ -58,7 +58,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but no CUDA device is available here; use 'cpu' or 'auto'")
+        found = (f"this torch {torch.__version__} is a CPU-only build" if torch.version.cuda is None else
+                 f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees {torch.cuda.device_count()} devices; "
+                 f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}")
+        raise ConfigError(f"train.device is 'cuda' but no CUDA device is available here ({found}); use 'cpu' or "
+                          "'auto', or run the job on a GPU node (SLURM: the train job asks for --gpus=1)")
     return torch.device(name)
 
 
