@@ -9,6 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+# EVSNN_REQUIRE: environment skips (Chromium, SLURM, Lava, numba, spikingjelly) fail where they must run
+from _require import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401
+
 
 @pytest.fixture
 def make_cache(tmp_path):

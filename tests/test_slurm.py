@@ -4,8 +4,8 @@
 tests/slurm/start_cluster.sh installs slurm-wlm + munge if needed (apt-get) and starts munged, slurmctld and
 slurmd on this machine; the fixture always stops them again (try/finally, also on SIGTERM; atexit as a fallback;
 a cluster left by a SIGKILLed run is stopped by the next start). Needs root; skipped otherwise, or when SLURM
-cannot be installed or another SLURM cluster holds the ports (failures instead with EVSNN_REQUIRE_SLURM=1, as CI
-sets it).
+cannot be installed or another SLURM cluster holds the ports (failures instead with EVSNN_REQUIRE=all, as CI
+sets it, or EVSNN_REQUIRE=slurm / EVSNN_REQUIRE_SLURM=1).
 
 The demo config made smaller (fewer synthetic recordings, 2 epochs) runs dataset -> frames -> train -> evaluate
 as sbatch jobs and, at the same time, locally, in two copies of the project. Training on the CPU with fixed seeds
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import _require
 import pytest
 import yaml
 from _workflow_helpers import ROOT, SNAKEMAKE, copy_project, smk
@@ -50,10 +51,9 @@ def _stop_cluster():
 
 
 def _skip(reason):
-    """Skip, or fail where the SLURM test must run (CI sets EVSNN_REQUIRE_SLURM=1)."""
-    if os.environ.get("EVSNN_REQUIRE_SLURM") == "1":
-        pytest.fail(f"EVSNN_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
+    """Skip, or fail where the SLURM test must run (CI sets EVSNN_REQUIRE=all; EVSNN_REQUIRE=slurm or the older
+    EVSNN_REQUIRE_SLURM=1 require this test alone)."""
+    _require.skip(reason, need="slurm")
 
 
 def _start_cluster():
