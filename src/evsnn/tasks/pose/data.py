@@ -161,6 +161,9 @@ def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test
                     log.warning("skipping %s: %s", rec["name"], exc)
                     skipped.append(rec["name"])
                     continue
+                if stats.get("stopped_by_labels"):  # as the official code: frames end with the Vicon labels
+                    log.info("%s: the Vicon labels end before the events; %d frames kept (as the official "
+                             "ExtractEventsToFramesAndMeanLabels.m)", rec["name"], stats["frames"])
                 mov = movement_index(rec["session"], rec["movement"])
                 for cam in cameras:
                     frames = camera_frames(dvs, cam, k, opts.get("crop"))
