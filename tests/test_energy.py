@@ -305,6 +305,7 @@ def test_every_architecture_is_counted(arch):
 
 
 def test_snn_first_layer_on_counts_is_dense_and_later_layers_are_acs():
+    torch.manual_seed(0)
     model = build_model("plif_net", {"channels": 4, "n_conv": 2, "fc_hidden": 8}, in_shape=(2, 16, 16), n_classes=11)
     x = torch.poisson(torch.full((4, 1, 2, 16, 16), 1.0))
     assert float(x.max()) > 1
@@ -375,6 +376,7 @@ def test_model_cost_of_a_trained_checkpoint_on_a_cache(tmp_path, arch, net):
         for i in range(5):
             w.add(rng.integers(0, 3, (3, 4, 8, 8)), rng.uniform(1, 5, (8, 8)).astype(np.float32), f"s/{i}", (0, 1))
         w.close()
+    torch.manual_seed(0)   # the SNN must spike for its ACs to be counted
     model = build_model(arch, net, in_shape=(4, 8, 8), n_classes=1)
     ckpt = tmp_path / "model.pt"
     torch.save({"arch": arch, "task": "depth", "net": net, "in_shape": [4, 8, 8], "n_classes": 1,
