@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
+from _common import ROOT, exit_status, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
 
 from evsnn import frames  # noqa: E402
 from evsnn.events import make_events  # noqa: E402
@@ -183,4 +183,4 @@ if __name__ == "__main__":
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    main(n_events=args.events, T=args.frames, repeats=args.repeats)
+    sys.exit(exit_status(main(n_events=args.events, T=args.frames, repeats=args.repeats)))

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from evsnn.data import FrameCacheDataset, time_major
 from evsnn.io.dhp19 import FRONT_CAMERAS, read_camera_positions, read_projection_matrices
+from evsnn.tasks.pose.data import cache_to_sensor, sensor_to_cache
 from evsnn.tasks.pose.pose3d import heatmap_argmax, mean_pose_baseline, pose_metrics
 from evsnn.train import load_model
 from evsnn.util import atomic_path, write_json
@@ -36,13 +37,14 @@ def predict_heatmap_peaks(model, ds: FrameCacheDataset, batch_size: int = 16, pe
 
 
 def _to_sensor(uv_cache: np.ndarray, attrs: dict) -> np.ndarray:
-    """Cache pixels -> pixels of the 260 x 344 CNN input (centre of the k x k block, plus the crop offset)."""
-    k = float(attrs.get("downsample", 1))
+    """Cache pixels -> pixels of the 260 x 344 CNN input (:func:`evsnn.tasks.pose.data.cache_to_sensor`)."""
+    return cache_to_sensor(uv_cache, attrs)
+
+
+def to_cache(u, v, attrs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Sensor pixels -> cache pixels of a cache with these attributes (for figures drawn over cache frames)."""
     r0, c0, _, _ = json.loads(attrs.get("crop", "[0, 0, 260, 344]"))
-    uv = uv_cache * k + (k - 1) / 2
-    uv[..., 0] += c0
-    uv[..., 1] += r0
-    return uv
+    return sensor_to_cache(u, v, int(attrs.get("downsample", 1)), (r0, c0))
 
 
 def aligned_views(ds: FrameCacheDataset, h5extra: dict, cameras) -> dict:
@@ -124,14 +126,11 @@ def evaluate_pose(model_path: str, test_cache: str, train_cache: str, p_matrices
     # figures: one test sample of the first triangulated camera, its 3D triangulation, per-movement errors
     i = int(idx[tri[0]][len(ref) // 2]) if len(ref) else 0
     frame = ds[i][0][-1, 0].numpy()
-    k = float(ds.attrs.get("downsample", 1))
-    r0, c0, _, _ = json.loads(ds.attrs.get("crop", "[0, 0, 260, 344]"))
     from evsnn.tasks.pose.preprocess import project
 
     gu, gv, gmask = project(P[tri[0]], extra["xyz"][i], H=260, W=344)
-    to_cache = lambda a, off: (a - off - (k - 1) / 2) / k  # noqa: E731
-    gt_uv = np.stack([to_cache(gu, c0), to_cache(gv, r0)], axis=-1)
-    pred_uv = np.stack([to_cache(uv[i][:, 0], c0), to_cache(uv[i][:, 1], r0)], axis=-1)
+    gt_uv = np.stack(to_cache(gu, gv, ds.attrs), axis=-1)
+    pred_uv = np.stack(to_cache(uv[i][:, 0], uv[i][:, 1], ds.attrs), axis=-1)
     plot_pose_overlay(frame, pred_uv, gt_uv, figures["overlay"], mask=gmask,
                       title=f"{title}: camera {tri[0]} (cache pixels)")
     pm = pose_metrics(pred, gt_xyz, P, cameras=tri, centres=centres, per_sample=True)["per_sample"]
