@@ -1,6 +1,7 @@
 """The one training loop of evsnn (every task, every framework that is a torch.nn.Module).
 
-- optimiser Adam/SGD, cosine annealing or step LR, AMP on CUDA;
+- optimiser Adam/SGD, cosine annealing, step or multistep LR (StereoSpike's: milestones [8, 42, 60], gamma
+  0.5), AMP on CUDA;
 - a validation split carved (stratified, seeded) from the training data for model selection; the test split
   is evaluated every epoch too, so both numbers the PLIF paper reports are available: the test accuracy of the
   validation-selected epoch ("accuracy-B") and the maximum test accuracy over training ("accuracy-A");
@@ -69,6 +70,12 @@ def make_scheduler(opt, cfg: dict):
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.get("T_max") or cfg["epochs"])
     if cfg["scheduler"] == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg["step_size"], gamma=cfg["gamma"])
+    if cfg["scheduler"] == "multistep":
+        milestones = cfg.get("milestones")
+        if not milestones:
+            raise ConfigError("train.scheduler is 'multistep' but train.milestones (the epochs after which the "
+                              "learning rate is multiplied by train.gamma) is not set")
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=cfg["gamma"])
     return None
 
 

@@ -19,10 +19,12 @@ log = logging.getLogger("evsnn.tasks.depth.evaluate")
 
 @torch.no_grad()
 def predict_depth(model, ds: FrameCacheDataset, batch_size: int = 8) -> np.ndarray:
-    """Depth predictions in metres, (N, H, W) float32."""
+    """Depth predictions in metres, (N, H, W) float32 (of a model with per-step or per-head outputs [S, N, H, W],
+    the last)."""
     out = []
     for x, _ in DataLoader(ds, batch_size=batch_size, shuffle=False):
-        out.append(model(time_major(x)).float().numpy())
+        y = model(time_major(x))
+        out.append((y[-1] if y.dim() == 4 else y).float().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
