@@ -2,7 +2,8 @@
 
 - optimiser Adam/SGD, cosine annealing, step or multistep LR (StereoSpike's: milestones [8, 42, 60], gamma
   0.5), AMP on CUDA;
-- a validation split carved (stratified, seeded) from the training data for model selection; the test split
+- a validation split carved (stratified, seeded) from the training data for model selection, or the items a
+  test cache flags as validation (a protocol that validates on part of the test sequence); the test split
   is evaluated every epoch too, so both numbers the PLIF paper reports are available: the test accuracy of the
   validation-selected epoch ("accuracy-B") and the maximum test accuracy over training ("accuracy-A");
 - a checkpoint after every epoch (model, optimiser, scheduler, scaler, RNG states, history); a rerun after a
@@ -32,7 +33,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from evsnn.data import FrameCacheDataset, split_indices, time_major
+from evsnn.data import FrameCacheDataset, holdout_split, split_indices, time_major
 from evsnn.config import RUNTIME_TRAIN_KEYS, result_train_settings
 from evsnn.errors import ConfigError, TrainingError, TrainingInterrupted
 from evsnn.models import build_model, count_parameters
@@ -256,8 +257,13 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
 
     full = FrameCacheDataset(train_cache)
     test = FrameCacheDataset(test_cache)
-    tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"])
-    train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
+    held = holdout_split(test)
+    if held is not None:  # the protocol validates on flagged items of the test sequence (StereoSpike's)
+        train_ds, val_ds, test = full, test.subset(held[1]), test.subset(held[0])
+        log.info("validation: the %d flagged items of the test cache (train.val_fraction not used)", len(val_ds))
+    else:
+        tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"])
+        train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
     task = make_task(spec.task, cfg, full, test)   # the task package's loss / metric adapter
     n_classes = int(task.n_classes)
     in_shape = full.frame_shape[1:]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from evsnn.data import FrameCacheDataset, time_major
+from evsnn.data import FrameCacheDataset, holdout_split, time_major
 from evsnn.tasks.depth.metrics import DepthTask
 from evsnn.train import load_model
 from evsnn.util import atomic_path, write_json
@@ -91,13 +91,16 @@ def evaluate_depth(model_path: str, test_cache: str, train_cache: str, out_metri
     torch.set_num_threads(threads)
     model, blob = load_model(model_path)
     test = FrameCacheDataset(test_cache)
+    held = holdout_split(test)
+    if held is not None:  # validation items of the test sequence are not test items
+        test = test.subset(held[0])
     train = FrameCacheDataset(train_cache)
-    gt = np.asarray(test.labels, dtype=np.float32)
+    gt = np.asarray(test.labels[test.indices], dtype=np.float32)
     pred = predict_depth(model, test)
     if pred.shape != gt.shape:
         raise ValueError(f"{model_path}: predictions {pred.shape} do not match the test depth maps {gt.shape}")
     task = DepthTask(cutoffs=tuple(cutoffs))
-    groups = np.asarray([test.trials[t].split("/")[0] for t in test.trial])
+    groups = np.asarray([test.trials[t].split("/")[0] for t in test.trial[test.indices]])
     metrics = depth_metrics(pred, gt, task, groups)
     const = constant_depth_baseline(np.asarray(train.labels, dtype=np.float32))
     base = depth_metrics(np.full_like(gt, const), gt, task)
