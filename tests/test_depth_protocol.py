@@ -123,3 +123,15 @@ def test_stereospike_bad_inputs_are_one_sentence(tree):
         depth_options({"T": 1, "mvsec": {"protocol": "ddes"}})
     with pytest.raises(ConfigError, match="split"):
         depth_options({"T": 1, "mvsec": {"protocol": "stereospike", "split": 7}})
+
+
+def test_a_calibration_whose_baseline_does_not_match_the_recordings_is_refused(tmp_path):
+    from evsnn.tasks.depth.data import prepare_mvsec
+    from evsnn.tasks.depth.synth import write_mvsec_tree
+
+    write_mvsec_tree(tmp_path / "tree", sequences=("indoor_flying1",), scene="dots", baseline_m=0.4,
+                     duration_s=0.2, n_planes=1)
+    with pytest.raises(ConfigError, match=r"camchain-imucam-indoor_flying\.yaml: cam1\.projection_matrix\[0\]\[3\] "
+                                          r"gives a focal x baseline of 90\.55"):
+        prepare_mvsec("mvsec", {"source": "local", "path": str(tmp_path / "tree"), "sequences": ["indoor_flying1"]},
+                      str(tmp_path / "res"), str(tmp_path / "manifest.json"))

@@ -135,6 +135,11 @@ def prepare_mvsec(name: str, ds_cfg: dict, data_root: str, manifest_out: str) ->
     }
     for scene, c in calibrations.items():
         ref = MVSEC_FB.get(scene)
+        if ref is not None and source != "synthetic" and abs(c.fB - ref) > 0.01 * ref:
+            raise ConfigError(
+                f"{Path(calib[scene]) / f'camchain-imucam-{scene}.yaml'}: cam1.projection_matrix[0][3] gives a "
+                f"focal x baseline of {c.fB:.4f} px m, but the MVSEC {scene} recordings and their benchmark use "
+                f"{ref:.4f} px m (FORMATS 3.5): this calibration belongs to another rig or scene")
         if ref is not None and source != "synthetic" and abs(c.fB - ref) > 1e-3 * ref:
             log.warning("calibration of %s gives fB = %.6f, the benchmark uses %.6f", scene, c.fB, ref)
     raw = [Path(e[k]) for e in entries for k in ("data", "gt")]
