@@ -693,7 +693,9 @@ def voxel_grid(events: Any, n_bins: int, H: int, W: int, dtype: Any = np.float32
       0 and the last on bin ``B - 1``;
     - tonic's ``to_voxel_grid`` scales by ``B`` (``t* = B (t - t[0]) / (t[-1] - t[0])``): the last event falls past
       the last bin centre, and the grids differ from e2vid's;
-    - evlib's ``create_voxel_grid`` also scales by ``B`` (bins of equal duration over the span).
+    - evlib's ``create_voxel_grid`` (0.13) also scales by ``B``: of events at 0, 250 and 1000 us, the second
+      lands at 1.25 and the last at 5.0, past the last bin, and is dropped (checked with B = 5); it returns
+      sparse (x, y, bin, contribution) rows, not a dense grid.
 
     ``backend``: ``"numba"`` (the default when numba is importable) runs one compiled pass that checks the order
     and the frame on the way and accumulates in float64 in event order, so its result is bit-identical to the
