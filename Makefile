@@ -17,7 +17,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q tests
 
+# the anchors the benchmarks compare against (tonic, evlib, aedat, expelliarmus) come from their own requirements
+# file, constrained by the runtime pins, never added to them
 bench: setup
+	$(PY) -m pip --disable-pip-version-check -q install -c envs/constraints.txt -r envs/requirements-bench.txt
 	$(PY) benchmarks/run_all.py
 
 # on a GPU machine: training speed per spikingjelly kernel choice beside a plain spikingjelly loop, then the demo's

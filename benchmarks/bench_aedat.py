@@ -141,7 +141,8 @@ def main(n_events: int = 20_000_000, packet_size: int = 4096, repeats: int = 5, 
         try:
             tio = load_tonic_io()
         except Exception as exc:
-            tio_error = f"cannot load: {type(exc).__name__}: {exc}"
+            tio_error = (f"FAILED: the anchor cannot run ({type(exc).__name__}: {exc}); make bench installs it from "
+                         "envs/requirements-bench.txt")
 
         def tonic_bypassed():
             version, start, _creation = tio.read_aedat_header_from_file(str(path))
@@ -198,6 +199,7 @@ def main(n_events: int = 20_000_000, packet_size: int = 4096, repeats: int = 5, 
 
         if tio is None:
             results.append((TONIC, None, None, "", tio_error))
+            results.append((TONIC_BYPASS, None, None, "", tio_error))
         else:
             try:
                 sec, (_shape, xytp) = best_of(lambda: tio.read_dvs_ibm(str(path)), 1)

@@ -156,6 +156,11 @@ def main(n_events: int = 20_000_000, T: int = 16, H: int = 128, W: int = 128, re
                 }
             )
         results.clear()
+        for name, missing in (("spikingjelly", sj is None), ("tonic ToFrame", ToFrame is None)):
+            if missing:  # an anchor that cannot run is a failure in the table, not a silently absent row
+                rows.append({"benchmark": "frames", "case": f"split_by={split_by}", "implementation": name,
+                             "seconds": "FAILED", "agrees_with_spikingjelly": "the anchor cannot run: not installed "
+                             "(make bench installs it from envs/requirements-bench.txt)"})
 
     print(
         f"\n### evsnn.frames: {n_events:,} events, {H}x{W}, T={T}, one core ({where}), "

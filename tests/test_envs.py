@@ -70,3 +70,16 @@ def test_lava_patches_are_idempotent(tmp_path):
     ns: dict = {}
     exec(compile(vm, str(var_model), "exec"), ns)  # a mutable default would raise ValueError on 3.11
     assert ns["Enc"]().x is not ns["Enc"]().x
+
+
+def test_benchmark_anchors_are_separate_from_runtime_pins():
+    """tonic, evlib & co. are installed by `make bench` from their own file, pinned, never runtime requirements."""
+    bench = reqs(ENVS / "requirements-bench.txt")
+    runtime = reqs(ENVS / "requirements.txt")
+    assert {"tonic", "evlib", "aedat", "expelliarmus"} <= set(bench)
+    assert all("==" in bench[k] for k in ("tonic", "evlib", "aedat", "expelliarmus"))
+    assert not ({"tonic", "evlib", "aedat", "expelliarmus"} & set(runtime))
+    make = (ENVS.parent / "Makefile").read_text()
+    bench_rule = make.split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    assert "-r envs/requirements-bench.txt" in bench_rule and "-c envs/constraints.txt" in bench_rule
+    assert runtime["faery"] == "faery==0.7.1"  # the runtime decoder of AEDAT 4.0 / EVT / DAT

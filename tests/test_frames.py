@@ -268,6 +268,32 @@ def test_voxel_grid(B):
     np.testing.assert_allclose(v32, v, atol=1e-4)
 
 
+@pytest.mark.parametrize("B", [1, 2, 5, 10])
+def test_voxel_grid_numba_equals_numpy_bit_for_bit(B):
+    """The compiled kernel and the numpy fallback give identical grids (same float64 sums in the same order)."""
+    if not F.numba_available():
+        pytest.skip("numba is not importable here: only the numpy path exists")
+    H, W = 26, 34
+    ev = random_events(50_000, H, W, seed=10 + B)
+    ev["t"][-100:] = ev["t"][-1]  # ties at the end: events exactly on the last bin
+    ev["t"][:100] = ev["t"][0]
+    for dt in (np.float64, np.float32):
+        a = F.voxel_grid(ev, B, H, W, dtype=dt, backend="numba")
+        b = F.voxel_grid(ev, B, H, W, dtype=dt, backend="numpy")
+        assert a.dtype == b.dtype == np.dtype(dt)
+        np.testing.assert_array_equal(a, b)
+    same_t = make_events([0, 1, 1], [0, 0, 1], [5, 5, 5], [1, 0, 1])
+    np.testing.assert_array_equal(F.voxel_grid(same_t, B, 2, 2, backend="numba"),
+                                  F.voxel_grid(same_t, B, 2, 2, backend="numpy"))
+    spj = {k: ev[k] for k in ("x", "y", "t", "p")}  # spikingjelly's dict
+    np.testing.assert_array_equal(F.voxel_grid(spj, B, H, W, backend="numba"), F.voxel_grid(ev, B, H, W))
+    for bad, err, match in ((make_events([0, 5], [0, 0], [1, 2], [1, 1]), ValueError, "x coordinate 5"),
+                            (make_events([0, 1], [0, 0], [2, 1], [1, 1]), ValueError, "sorted")):
+        for backend in ("numba", "numpy"):
+            with pytest.raises(err, match=match):
+                F.voxel_grid(bad, B, 2, 2, backend=backend)
+
+
 def test_voxel_grid_constant_time_goes_to_first_bin_and_errors():
     ev = make_events([0, 1, 1], [0, 0, 1], [5, 5, 5], [1, 0, 1])
     v = F.voxel_grid(ev, 3, 2, 2)
