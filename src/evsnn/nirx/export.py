@@ -98,22 +98,19 @@ def _check_layer(name: str, m: nn.Module) -> None:
 
 
 def _leaves(model: nn.Module):
-    """Named leaf layers (a slayer block counts as one)."""
+    """Named leaf layers in registration order; a slayer block and a spikingjelly neuron count as one layer (their
+    surrogate functions and inner parts are not layers)."""
+    from spikingjelly.activation_based.neuron import BaseNode
+
+    whole: list[str] = []
     for name, m in model.named_modules():
-        if type(m).__module__.startswith("lava.lib.dl.slayer.block."):
-            yield name, m
+        if not name or any(name.startswith(p + ".") for p in whole):
             continue
-        if next(m.children(), None) is None and name and not _inside_slayer(model, name):
+        if type(m).__module__.startswith("lava.lib.dl.slayer.block.") or isinstance(m, BaseNode):
+            whole.append(name)
             yield name, m
-
-
-def _inside_slayer(model: nn.Module, name: str) -> bool:
-    parts = name.split(".")
-    for k in range(1, len(parts)):
-        parent = model.get_submodule(".".join(parts[:k]))
-        if type(parent).__module__.startswith("lava.lib.dl.slayer.block."):
-            return True
-    return False
+        elif next(m.children(), None) is None:
+            yield name, m
 
 
 def chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
