@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from evsnn.errors import FormatError
+from evsnn.errors import EvsnnError
 
 __all__ = ["NIRFormatError", "SUPPORTED", "read_graph", "describe"]
 
@@ -14,15 +14,15 @@ SUPPORTED = ("Input", "Output", "Conv2d", "Linear", "Affine", "AvgPool2d", "SumP
              "CubaLIF")
 
 
-class NIRFormatError(FormatError):
+class NIRFormatError(EvsnnError):
     """A NIR file evsnn cannot run; the message names the file and the node."""
 
 
-def _shape(types: dict) -> tuple[int, ...] | None:
+def _shape(types: dict) -> list[int] | None:
     if not types:
         return None
     v = next(iter(types.values()))
-    return tuple(int(a) for a in np.asarray(v).reshape(-1))
+    return [int(a) for a in np.asarray(v).reshape(-1)]
 
 
 def read_graph(path: str | os.PathLike):
@@ -33,6 +33,11 @@ def read_graph(path: str | os.PathLike):
     path = os.fspath(path)
     try:
         g = nir.read(path)
+    except ValueError as exc:
+        if "type mismatch" in str(exc):  # nir.read's own shape inference: "<node>.output: [..] -> <node>.input: [..]"
+            raise NIRFormatError(f"{path}: inconsistent shapes: the edge {str(exc).split('type mismatch: ')[-1]}"
+                                 ) from None
+        raise NIRFormatError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
     except Exception as exc:  # noqa: BLE001 - h5py / nir raise many kinds on a bad file
         raise NIRFormatError(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})") from None
     for name, node in g.nodes.items():
@@ -46,8 +51,11 @@ def read_graph(path: str | os.PathLike):
     ins = [k for k, v in g.nodes.items() if type(v).__name__ == "Input"]
     outs = [k for k, v in g.nodes.items() if type(v).__name__ == "Output"]
     if len(ins) != 1 or len(outs) != 1:
-        raise NIRFormatError(f"{path}: the graph has {len(ins)} Input and {len(outs)} Output nodes; evsnn runs "
-                             "graphs with one of each")
+        fed = ", ".join(f"{i} -> {b}" for i in ins for a, b in g.edges if a == i)
+        feeding = ", ".join(f"{a} -> {o}" for o in outs for a, b in g.edges if b == o)
+        raise NIRFormatError(f"{path}: the graph has {len(ins)} Input nodes ({fed}) and {len(outs)} Output nodes "
+                             f"({feeding}); evsnn runs graphs with one of each: an edge is missing (NIR gives a node "
+                             "without incoming or outgoing edges an Input or Output of its own)")
     succ: dict[str, list[str]] = {k: [] for k in g.nodes}
     pred: dict[str, list[str]] = {k: [] for k in g.nodes}
     for a, b in g.edges:
@@ -68,7 +76,7 @@ def read_graph(path: str | os.PathLike):
             raise NIRFormatError(f"{path}: node {name!r} has no outgoing edge (a missing edge to the output)")
     for a, b in g.edges:
         so, ti = _shape(g.nodes[a].output_type), _shape(g.nodes[b].input_type)
-        if so is not None and ti is not None and so != ti and int(np.prod(so)) != 0:
+        if so is not None and ti is not None and so != ti and int(np.prod(so)) != 0 and int(np.prod(ti)) != 0:
             raise NIRFormatError(f"{path}: edge {a!r} -> {b!r}: {a!r} puts out shape {list(so)} but {b!r} takes "
                                  f"{list(ti)}")
     return g
