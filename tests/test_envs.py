@@ -41,8 +41,16 @@ def test_constraints_pin_what_requirements_pin():
 
 def test_nodeps_packages_pinned():
     nodeps = reqs(ENVS / "requirements-nodeps.txt")
-    assert set(nodeps) == {"spikingjelly", "lava-nc", "lava-dl"}
+    assert set(nodeps) == {"spikingjelly", "lava-nc", "lava-dl", "norse"}
     assert all("==" in s for s in nodeps.values())
+
+
+def test_nir_stack_pinned_and_sinabs_left_out():
+    """The NIR frameworks are pinned where the install puts them; sinabs (nir<=1.0.4) would break the exporter."""
+    pip, nodeps = reqs(ENVS / "requirements.txt"), reqs(ENVS / "requirements-nodeps.txt")
+    assert pip["nir"] == "nir==1.0.8" and pip["nirtorch"] == "nirtorch==2.6" and pip["snntorch"] == "snntorch==1.0.0"
+    assert nodeps["norse"] == "norse==1.1.0" and "norse" not in pip
+    assert "sinabs" not in pip and "sinabs" not in nodeps
 
 
 def test_lava_patches_are_idempotent(tmp_path):

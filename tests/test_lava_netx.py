@@ -342,3 +342,39 @@ def test_formats_2_11_layer_list_equals_slayer_in_every_layer(tmp_path):
     # graded values, not 0/1 spikes, in the layers compared (the output layer included)
     assert max(e["max_abs_slayer"] for e in report["layers"][1:]) > 1.0
     assert report["layers"][-1]["max_abs_slayer"] > 0.1 and report["layers"][-1]["acc_overflows"] == 0
+
+
+#: the layers of the trained dhp19_sdnn_min_example export whose vThMant is 0 (13 of its 19 non-input layers)
+ZERO_VTH = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+
+
+def _zero_thresholds(layers):
+    for i in ZERO_VTH:
+        layers[i][2]["neuron"] = _sdnn_neuron(0)
+
+
+def test_zero_thresholds_run_and_are_reported(tmp_path):
+    """Real lava-dl exports carry vThMant = 0 (a slayer threshold below 1/64): Lava sends every non-zero change;
+    the file runs, and netx info / run name the layers whose float threshold was lost."""
+    import json
+    import subprocess
+    import sys
+
+    path = write_dhp19_like(tmp_path / "trained_model.net", edit=_zero_thresholds)
+    info = netx.describe(path)
+    assert info["zero_threshold_layers"] == list(ZERO_VTH) and "lost at export" in info["zero_threshold_note"]
+    assert [e.get("zero_threshold", False) for e in info["layers"]] == [i in ZERO_VTH for i in range(20)]
+    r = subprocess.run([sys.executable, "-m", "evsnn", "netx", "run", str(path), "--steps", "4"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert out["zero_threshold_layers"] == list(ZERO_VTH) and out["output_shape"] == [1, 13, 8, 12, 4]
+    assert out["output_events"] > 0
+
+
+def test_negative_threshold_is_refused(tmp_path):
+    def edit(layers):
+        layers[3][2]["neuron"] = _sdnn_neuron(-1)
+    path = write_dhp19_like(tmp_path / "neg.net", edit=edit)
+    with pytest.raises(FormatError, match=r"layer 3 \(conv\): SDNN threshold vThMant=-1 < 0"):
+        netx.load_network(path)
