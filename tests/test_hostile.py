@@ -509,8 +509,12 @@ def test_config_check_validates_like_the_workflow(tmp_path, capsys):
 
     demo = yaml.safe_load((ROOT / "config.yaml").read_text())
     assert main(["config", "check", str(ROOT / "config.yaml")]) == 0
+    from evsnn.config import validate_config
+
+    runs = len(validate_config(demo)["models"])
     assert capsys.readouterr().out.strip() == (f"ok: {len(demo['datasets'])} datasets, {len(demo['frames'])} "
-                                               f"frames, {len(demo['models'])} models (12 runs with seeds and sweeps)")
+                                               f"frames, {len(demo['models'])} models ({runs} runs with seeds and "
+                                               f"sweeps)")
     bad = tmp_path / "bad.yaml"
     demo["models"][next(iter(demo["models"]))]["train"] = {"optimizer": "adamw"}
     bad.write_text(yaml.safe_dump(demo))

@@ -28,7 +28,10 @@ def test_environment_job_reason_is_short_and_config_change_reruns_it(tmp_path):
     assert max(len(line) for line in text.splitlines()) < 500, max(text.splitlines(), key=len)[:300]
     smk(wf, target, "--configfile", str(edited))
     written = yaml.safe_load((wf / target).read_text())
-    assert written["frames"]["gesture_t8"]["T"] == 9 and set(written["models"]) == set(cfg["models"])
+    from evsnn.config import validate_config
+
+    assert written["frames"]["gesture_t8"]["T"] == 9
+    assert set(written["models"]) == set(validate_config(cfg)["models"])  # the runs, seeds expanded
 
 
 def _make_project(tmp_path: Path) -> Path:

@@ -28,7 +28,7 @@ def test_seeds_and_sweeps_expand_into_named_runs():
     cfg["models"]["gesture_sdnn"]["sweep"] = {"train.lr": [0.001, 0.003], "net.hidden": [32, 64]}
     cfg["models"]["pose_cnn"]["seeds"] = [7]
     v = validate_config(cfg)["models"]
-    assert [m for m in v if m.startswith("gesture_plif")] == ["gesture_plif_s0", "gesture_plif_s1", "gesture_plif_s2"]
+    assert [m for m in v if m.startswith("gesture_plif_s")] == ["gesture_plif_s0", "gesture_plif_s1", "gesture_plif_s2"]
     assert v["gesture_plif_s2"]["train"]["seed"] == 2 and v["gesture_plif_s2"]["run"] == {
         "base": "gesture_plif", "seed": 2, "sweep": {}}
     assert "seeds" not in v["gesture_plif_s0"]

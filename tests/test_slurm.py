@@ -309,6 +309,7 @@ def test_gpu_requested_only_for_cuda_models(tmp_path):
 
     wf = copy_project(tmp_path / "wf")
     cfg = yaml.safe_load((wf / "config.yaml").read_text())
+    cfg["models"][MODEL].pop("seeds", None)  # one run, named gesture_plif
     cfg["models"]["gesture_cuda"] = json.loads(json.dumps(cfg["models"][MODEL]))
     cfg["models"]["gesture_cuda"]["train"]["device"] = "cuda"
     (wf / "two.yaml").write_text(yaml.safe_dump(cfg))

@@ -138,7 +138,7 @@ def test_demo_outputs(demo):
         data = (demo / "results/eval/gesture_plif_s0" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     table = (demo / "results/tables/gesture.csv").read_text().splitlines()
-    assert table[0].startswith("model,") and table[1].startswith("gesture_plif,")
+    assert table[0].startswith("model,") and any(r.startswith("gesture_plif,") for r in table[1:])
     assert "| gesture_plif |" in (demo / "results/tables/gesture.md").read_text()
     for log in ("data/dvsgesture", "frames/gesture_t8", "train/gesture_plif_s0", "evaluate/gesture_plif_s0"):
         assert (demo / f"results/logs/{log}.log").stat().st_size > 0
@@ -168,27 +168,32 @@ def test_training_param_change_reruns_training_not_preprocessing(demo, tmp_path)
 
 
 @pytest.mark.parametrize("module, stale", [
-    # module edited (under src/evsnn): {rule: jobs it must rerun}; every other rule must stay finished
-    ("tasks/gesture/models.py", {"train": 4, "evaluate_gesture": 4, "cost": 4, "export_netx": 1, "lava_run": 1,
-                                 "table": 1}),
-    ("tasks/pose/models.py", {"train": 2, "evaluate_pose": 2, "cost": 2, "export_netx": 1, "lava_run": 1,
-                              "table": 1}),
-    ("tasks/depth/models.py", {"train": 6, "evaluate_depth": 6, "cost": 6, "table": 1}),
-    ("tasks/gesture/data.py", {"dataset": 1, "frames": 1, "train": 4, "evaluate_gesture": 4, "cost": 4,
-                               "export_netx": 1, "lava_run": 1, "table": 1}),
-    ("tasks/pose/preprocess.py", {"dataset": 1, "frames": 1, "train": 2, "evaluate_pose": 2, "cost": 2,
-                                  "export_netx": 1, "lava_run": 1, "table": 1}),
-    ("tasks/depth/data.py", {"dataset": 1, "frames": 1, "train": 6, "evaluate_depth": 6, "cost": 6, "table": 1}),
+    # module edited (under src/evsnn): {rule: jobs it must rerun}; every other rule must stay finished. The demo's
+    # gesture models: gesture_plif (3 seeds), gesture_sdnn (Lava), gesture_plif_nir (NIR); nir_check names why every
+    # other spiking model cannot be exported to NIR, so it reads the model modules too
+    ("tasks/gesture/models.py", {"train": 5, "cost": 5, "evaluate_gesture": 5, "export_netx": 1, "export_nir": 1,
+                                 "nir_check": 4, "lava_run": 1, "nir_run": 1, "table": 1}),
+    ("tasks/pose/models.py", {"train": 2, "cost": 2, "evaluate_pose": 2, "export_netx": 1, "nir_check": 1,
+                              "lava_run": 1, "table": 1}),
+    ("tasks/depth/models.py", {"train": 6, "cost": 6, "evaluate_depth": 6, "nir_check": 4, "table": 1}),
+    ("tasks/gesture/data.py", {"dataset": 1, "frames": 1, "train": 5, "cost": 5, "evaluate_gesture": 5,
+                               "export_netx": 1, "export_nir": 1, "nir_check": 4, "lava_run": 1, "nir_run": 1,
+                               "table": 1}),
+    ("tasks/pose/preprocess.py", {"dataset": 1, "frames": 1, "train": 2, "cost": 2, "evaluate_pose": 2,
+                                  "export_netx": 1, "nir_check": 1, "lava_run": 1, "table": 1}),
+    ("tasks/depth/data.py", {"dataset": 1, "frames": 1, "train": 6, "cost": 6, "evaluate_depth": 6, "nir_check": 4,
+                             "table": 1}),
     # a task's evaluation, its plots and its table: only that task's stages that import them
-    ("tasks/gesture/evaluate.py", {"evaluate_gesture": 4, "table": 1}),
+    ("tasks/gesture/evaluate.py", {"evaluate_gesture": 5, "table": 1}),
     ("tasks/pose/plots.py", {"evaluate_pose": 2, "lava_run": 1, "table": 1}),   # Lava scores pose like evaluate
     ("tasks/depth/table.py", {"table": 1}),
     # shared modules: every stage that imports them
-    ("lava/netx.py", {"export_netx": 2, "lava_run": 2, "table": 2}),
-    ("energy.py", {"cost": 12, "table": 3}),
+    ("lava/netx.py", {"export_netx": 2, "export_nir": 1, "nir_check": 9, "lava_run": 2, "nir_run": 1, "table": 3}),
+    ("energy.py", {"cost": 13, "table": 3}),
     ("tables.py", {"table": 3}),
-    ("frames.py", {"dataset": 3, "frames": 3, "train": 12, "evaluate_gesture": 4, "evaluate_pose": 2,
-                   "evaluate_depth": 6, "cost": 12, "export_netx": 2, "lava_run": 2, "table": 3}),
+    ("frames.py", {"dataset": 3, "frames": 3, "train": 13, "cost": 13, "evaluate_depth": 6, "evaluate_gesture": 5,
+                   "evaluate_pose": 2, "export_netx": 2, "export_nir": 1, "nir_check": 9, "lava_run": 2, "nir_run": 1,
+                   "table": 3}),
     # a module nobody imports makes nothing stale
     ("unrelated_new_module.py", {}),
 ])
@@ -307,8 +312,8 @@ def test_changed_raw_file_makes_exactly_its_caches_stale(demo):
         raw.write_bytes(data[: len(data) // 2])                                  # truncated
         jobs = planned_jobs(smk(demo, "-n"))
         jobs.pop("all", None)
-        assert jobs == {"frames": 1, "train": 4, "evaluate_gesture": 4, "cost": 4, "export_netx": 1, "lava_run": 1,
-                        "table": 1}, jobs
+        assert jobs == {"frames": 1, "train": 5, "evaluate_gesture": 5, "cost": 5, "export_netx": 1, "lava_run": 1,
+                        "export_nir": 1, "nir_run": 1, "table": 1}, jobs
         _restore(raw, data, st)
         raw.write_bytes(data)                                                    # same bytes, rewritten: a new mtime
         assert planned_jobs(smk(demo, "-n")).get("frames") == 1
@@ -348,7 +353,7 @@ def test_unknown_model_in_a_target_names_the_models_that_exist(demo):
     proc = smk(demo, "-n", "results/eval/gesture_plf/metrics.json", check=False)
     assert proc.returncode != 0
     text = proc.stdout + proc.stderr
-    assert "'gesture_plf' is not a model of this config; models: " in text and "gesture_plif_s0, gesture_plif_s1, gesture_plif_s2, gesture_sdnn" in text
+    assert "'gesture_plf' is not a model of this config; models: " in text and "gesture_plif_nir, gesture_plif_s0, gesture_plif_s1, gesture_plif_s2, gesture_sdnn" in text
     proc = smk(demo, "-n", "results/frames/gesture_t16/train.h5", check=False)
     assert proc.returncode != 0 and "'gesture_t16' is not a frames entry of this config" in proc.stdout + proc.stderr
     assert planned_jobs(smk(demo, "-n", "results/eval/gesture_plif_s0/metrics.json")) == {}   # known names unaffected

@@ -24,7 +24,7 @@ wildcard_constraints:
 
 
 def code(*modules):
-    """Fingerprint of the code a rule runs: the modules ``modules`` and everything they import (evsnn.fingerprint).
+    """Fingerprint of the code of a stage: the modules ``modules`` and all they import (evsnn.fingerprint).
 
     Given to the rule as a param, so editing a module makes exactly the outputs of the rules that run it stale.
     """
@@ -192,3 +192,36 @@ def _unknown_name(w):
     what, names = kinds[w.stage]
     raise WorkflowError(f"{RES}/{w.stage}/{w.name}/{w.file}: '{w.name}' is not a {what} of this config; "
                         f"{what}s: {', '.join(names)}")
+
+
+def init_inputs(model):
+    """The model.pt of every earlier stage a model starts from (train.init_from: role -> model name)."""
+    init = model_cfg(model)["train"].get("init_from") or {}
+    return {f"init_{role}": f"{RES}/models/{other}/model.pt" for role, other in sorted(init.items())}
+
+
+def evaluate_inputs(task):
+    def inputs(w):
+        frames = frames_paths(model_frames(w.model))
+        out = {
+            "model": f"{RES}/models/{w.model}/model.pt",
+            "metrics_csv": f"{RES}/models/{w.model}/metrics.csv",
+            "summary": f"{RES}/models/{w.model}/summary.json",
+            "test": frames["test"],
+        }
+        if "train" in task.evaluate_inputs:
+            out["train"] = frames["train"]
+        if "manifest" in task.evaluate_inputs:
+            out["manifest"] = model_manifest(w.model)
+        return out
+
+    return inputs
+
+
+def evaluate_outputs(task):
+    out = {}
+    for o in task.outputs:
+        path = f"{RES}/eval/{{model}}/{o.filename}"
+        out[o.key] = report(path, category="{model}", caption=task_caption(task, o.caption),
+                            labels={"model": "{model}", "figure": o.key.replace("_", " ")}) if o.caption else path
+    return out

@@ -2,33 +2,6 @@
 # definition for every task (rules evaluate_<task>), the task's own outputs read from its face.
 
 
-def evaluate_inputs(task):
-    def inputs(w):
-        frames = frames_paths(model_frames(w.model))
-        out = {
-            "model": f"{RES}/models/{w.model}/model.pt",
-            "metrics_csv": f"{RES}/models/{w.model}/metrics.csv",
-            "summary": f"{RES}/models/{w.model}/summary.json",
-            "test": frames["test"],
-        }
-        if "train" in task.evaluate_inputs:
-            out["train"] = frames["train"]
-        if "manifest" in task.evaluate_inputs:
-            out["manifest"] = model_manifest(w.model)
-        return out
-
-    return inputs
-
-
-def evaluate_outputs(task):
-    out = {}
-    for o in task.outputs:
-        path = f"{RES}/eval/{{model}}/{o.filename}"
-        out[o.key] = report(path, category="{model}", caption=task_caption(task, o.caption),
-                            labels={"model": "{model}", "figure": o.key.replace("_", " ")}) if o.caption else path
-    return out
-
-
 for _name in TASKS:
     _task = get_task(_name)
 

@@ -13,5 +13,7 @@ rule unknown_target:
     log:
         f"{RES}/logs/unknown_target/{{stage}}/{{name}}/{{file}}.log",
     localrule: True
+    conda:
+        "../../envs/evsnn.yaml"
     shell:
         "false"

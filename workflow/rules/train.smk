@@ -1,12 +1,6 @@
 # Training: one job per named model of the config; resumes from its checkpoint after a kill.
 
 
-def init_inputs(model):
-    """The model.pt of every earlier stage a model starts from (train.init_from: role -> model name)."""
-    init = model_cfg(model)["train"].get("init_from") or {}
-    return {f"init_{role}": f"{RES}/models/{other}/model.pt" for role, other in sorted(init.items())}
-
-
 rule train:
     input:
         unpack(lambda w: {**train_inputs(w.model), **init_inputs(w.model)}),
