@@ -79,9 +79,18 @@ def frames_paths(frames):
     return {"train": f"{RES}/frames/{frames}/train.h5", "test": f"{RES}/frames/{frames}/test.h5"}
 
 
+def init_path(model):
+    """The starting weights of a model (train.init: a model.pt, or another model of the config whose trained
+    model.pt the train job then depends on), or None."""
+    init = model_cfg(model)["train"].get("init")
+    if init and init in config["models"]:
+        return f"{RES}/models/{init}/model.pt"
+    return init or None
+
+
 def train_inputs(model):
     """The frame caches of a model, plus its starting weights (train.init) when it has them."""
-    init = model_cfg(model)["train"].get("init")
+    init = init_path(model)
     return {**frames_paths(model_frames(model)), **({"init": init} if init else {})}
 
 
