@@ -66,6 +66,24 @@ def plot_training_curves(metrics_csv, path, title="", best_epoch=None, metric="a
     _save(fig, path)
 
 
+def readable_log_ticks(axis) -> None:
+    """Plain decimal labels on a log axis (0.01, 0.1, 1 instead of 10^-2 ...), labelled minor ticks (2, 5) only
+    where the axis spans less than two decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def fmt(v, _pos=None):
+        return f"{v:g}" if v > 0 else ""
+
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_major_formatter(FuncFormatter(fmt))
+    lo, hi = axis.get_view_interval()
+    if lo > 0 and hi / lo < 100:
+        axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+        axis.set_minor_formatter(FuncFormatter(fmt))
+    else:
+        axis.set_minor_formatter(NullFormatter())
+
+
 def plot_metric_vs_energy(df: pd.DataFrame, energy_col: str, metric_col: str, path, *, label_col: str = "model",
                           group_col: str | None = None, xlabel: str = "energy per inference (mJ)", ylabel: str = "",
                           title: str = "", lower_is_better: bool = False):
@@ -82,7 +100,8 @@ def plot_metric_vs_energy(df: pd.DataFrame, energy_col: str, metric_col: str, pa
             ax.annotate(str(row[label_col]), (float(row[energy_col]), float(row[metric_col])),
                         textcoords="offset points", xytext=(5, 4) if k % 2 == 0 else (5, -11), fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
+    readable_log_ticks(ax.xaxis)
+    ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel or metric_col)
     ax.grid(alpha=0.3, which="both")
     if group_col is not None:

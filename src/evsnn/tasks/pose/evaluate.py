@@ -123,25 +123,49 @@ def evaluate_pose(model_path: str, test_cache: str, train_cache: str, p_matrices
 
     # figures: one test sample of the first triangulated camera, its 3D triangulation, per-movement errors
     i = int(idx[tri[0]][len(ref) // 2]) if len(ref) else 0
-    frame = ds[i][0][-1, 0].numpy()
-    k = float(ds.attrs.get("downsample", 1))
-    r0, c0, _, _ = json.loads(ds.attrs.get("crop", "[0, 0, 260, 344]"))
     from evsnn.tasks.pose.preprocess import project
 
+    # the sample's events (all its frames) at sensor resolution, and the joints in sensor pixels: the unit of the
+    # table's 2D MPJPE
+    frame = sensor_frame(ds[i][0][:, 0].sum(0).numpy(), ds.attrs)
     gu, gv, gmask = project(P[tri[0]], extra["xyz"][i], H=260, W=344)
-    to_cache = lambda a, off: (a - off - (k - 1) / 2) / k  # noqa: E731
-    gt_uv = np.stack([to_cache(gu, c0), to_cache(gv, r0)], axis=-1)
-    pred_uv = np.stack([to_cache(uv[i][:, 0], c0), to_cache(uv[i][:, 1], r0)], axis=-1)
-    plot_pose_overlay(frame, pred_uv, gt_uv, figures["overlay"], mask=gmask,
-                      title=f"{title}: camera {tri[0]} (cache pixels)")
+    plot_pose_overlay(frame, uv[i], np.stack([gu, gv], axis=-1), figures["overlay"], mask=gmask,
+                      title=f"{title}: camera {tri[0]}, one test sample (260x344 sensor pixels)")
     pm = pose_metrics(pred, gt_xyz, P, cameras=tri, centres=centres, per_sample=True)["per_sample"]
     j = len(ref) // 2
     plot_skeleton_3d(pm["pred_xyz"][j], np.asarray(gt_xyz[j]).T, figures["skeleton"],
                      title=f"{title}: 3D by triangulating cameras {tri}")
     bm = metrics["by_movement"]
     plot_per_movement({int(g) + 1: e for g, e in zip(bm["group"], bm["mpjpe_3d"])}, figures["per_movement"],
-                      ylabel="3D MPJPE (mm)", title=f"{title}: 3D error per movement")
+                      ylabel="3D MPJPE (mm)", title=f"{title}: 3D error per movement",
+                      skipped=skipped_movements(ds.attrs, {int(g) + 1 for g in bm["group"]}))
     return metrics
+
+
+def sensor_frame(frame, attrs, H: int = 260, W: int = 344) -> np.ndarray:
+    """A cache frame ``(h, w)`` (cropped at ``attrs['crop']``, downsampled by ``attrs['downsample']``) drawn on the
+    ``H x W`` sensor: each cache pixel covers its k x k sensor pixels, outside the crop is empty."""
+    k = int(attrs.get("downsample", 1))
+    r0, c0, _, _ = json.loads(attrs.get("crop", f"[0, 0, {H}, {W}]"))
+    big = np.kron(np.asarray(frame, dtype=np.float64), np.ones((k, k)))
+    out = np.zeros((H, W))
+    h, w = min(big.shape[0], H - r0), min(big.shape[1], W - c0)
+    out[r0:r0 + h, c0:c0 + w] = big[:h, :w]
+    return out
+
+
+def skipped_movements(attrs, present) -> dict[int, str]:
+    """Movements (1-based) of the recordings the preprocessing skipped (``skipped_recordings`` of the cache) that
+    have no evaluated sample: {movement: "skipped"}."""
+    import re
+
+    names = json.loads(attrs.get("skipped_recordings", "[]") or "[]")
+    out = {}
+    for name in names:
+        m = re.search(r"mov(\d+)", str(name))
+        if m and int(m.group(1)) not in present:
+            out[int(m.group(1))] = "skipped (preprocessing)"
+    return out
 
 
 def evaluate(job) -> dict:
