@@ -84,6 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"evsnn {__version__}")
     groups = parser.add_subparsers(dest="group", required=True)
 
+    def _predict(args: argparse.Namespace) -> dict:
+        from evsnn.predict import predict
+
+        return predict(args.model_dir, args.recording, args.out, window_ms=args.window_ms, camera=args.camera)
+
+    p = groups.add_parser("predict", help="run a trained model on a raw recording with the frame settings it was "
+                          "trained with; writes predictions (CSV / NPZ) and prints a JSON summary")
+    p.add_argument("model_dir", help="a trained model's directory (results/models/<name>/: model.pt, summary.json)")
+    p.add_argument("recording", help="a raw recording in any format evsnn.io reads (AEDAT 3.1, AEDAT 2.0, ...)")
+    p.add_argument("--out", default=None, help="output folder (default: MODEL_DIR/predictions/<recording stem>)")
+    p.add_argument("--window-ms", type=float, default=None, help="gesture: length of each classified window "
+                   "(default 1500 ms)")
+    p.add_argument("--camera", type=int, default=None, help="pose: the DHP19 camera to predict (default: the "
+                   "first camera the model was trained on)")
+    p.set_defaults(func=_predict)
+
     p = groups.add_parser("models", help="every architecture of every task: parameters at the paper's settings, "
                           "spiking / hybrid / conventional, deployed to Lava or not")
     p.add_argument("--task", default=None, help="only this task's architectures")
