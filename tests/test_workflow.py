@@ -117,7 +117,7 @@ def test_demo_lava_dl_models_are_exported_and_run_in_lava(demo, model):
         assert m["lava"] == pytest.approx(m["pytorch"], rel=0.25, abs=0.25)
     if model == "gesture_sdnn":
         assert parity["bit_exact"], parity["summary"]
-        assert m["prediction_agreement"] == 1.0
+        assert m["prediction_agreement_pct"] == 100.0 and m["unit"] == "%"
     else:
         assert set(m["lava_detail"]["mpjpe_2d"]) == {"cam2", "cam3"} and m["lava_detail"]["mpjpe_3d"] > 0
     row = [r for r in (demo / f"results/tables/{model.split('_')[0]}.csv").read_text().splitlines()
@@ -162,25 +162,27 @@ def test_training_param_change_reruns_training_not_preprocessing(demo, tmp_path)
 @pytest.mark.parametrize("module, stale", [
     # module edited (under src/evsnn): {rule: jobs it must rerun}; every other rule must stay finished
     ("tasks/gesture/models.py", {"train": 4, "evaluate_gesture": 4, "cost": 4, "export_netx": 1, "lava_run": 1,
-                                 "table": 1}),
+                                 "table": 1, "summary": 1}),
     ("tasks/pose/models.py", {"train": 2, "evaluate_pose": 2, "cost": 2, "export_netx": 1, "lava_run": 1,
-                              "table": 1}),
-    ("tasks/depth/models.py", {"train": 6, "evaluate_depth": 6, "cost": 6, "table": 1}),
+                              "table": 1, "summary": 1}),
+    ("tasks/depth/models.py", {"train": 6, "evaluate_depth": 6, "cost": 6, "table": 1, "summary": 1}),
     ("tasks/gesture/data.py", {"dataset": 1, "frames": 1, "train": 4, "evaluate_gesture": 4, "cost": 4,
-                               "export_netx": 1, "lava_run": 1, "table": 1}),
+                               "export_netx": 1, "lava_run": 1, "table": 1, "summary": 1}),
     ("tasks/pose/preprocess.py", {"dataset": 1, "frames": 1, "train": 2, "evaluate_pose": 2, "cost": 2,
-                                  "export_netx": 1, "lava_run": 1, "table": 1}),
-    ("tasks/depth/data.py", {"dataset": 1, "frames": 1, "train": 6, "evaluate_depth": 6, "cost": 6, "table": 1}),
+                                  "export_netx": 1, "lava_run": 1, "table": 1, "summary": 1}),
+    ("tasks/depth/data.py", {"dataset": 1, "frames": 1, "train": 6, "evaluate_depth": 6, "cost": 6, "table": 1,
+                             "summary": 1}),
     # a task's evaluation, its plots and its table: only that task's stages that import them
-    ("tasks/gesture/evaluate.py", {"evaluate_gesture": 4, "table": 1}),
-    ("tasks/pose/plots.py", {"evaluate_pose": 2, "lava_run": 1, "table": 1}),   # Lava scores pose like evaluate
-    ("tasks/depth/table.py", {"table": 1}),
+    ("tasks/gesture/evaluate.py", {"evaluate_gesture": 4, "table": 1, "summary": 1}),
+    ("tasks/pose/plots.py", {"evaluate_pose": 2, "lava_run": 1, "table": 1,
+                             "summary": 1}),   # Lava scores pose like evaluate
+    ("tasks/depth/table.py", {"table": 1, "summary": 1}),
     # shared modules: every stage that imports them
-    ("lava/netx.py", {"export_netx": 2, "lava_run": 2, "table": 2}),
-    ("energy.py", {"cost": 12, "table": 3}),
-    ("tables.py", {"table": 3}),
+    ("lava/netx.py", {"export_netx": 2, "lava_run": 2, "table": 2, "summary": 1}),
+    ("energy.py", {"cost": 12, "table": 3, "summary": 1}),
+    ("tables.py", {"table": 3, "summary": 1}),
     ("frames.py", {"dataset": 3, "frames": 3, "train": 12, "evaluate_gesture": 4, "evaluate_pose": 2,
-                   "evaluate_depth": 6, "cost": 12, "export_netx": 2, "lava_run": 2, "table": 3}),
+                   "evaluate_depth": 6, "cost": 12, "export_netx": 2, "lava_run": 2, "table": 3, "summary": 1}),
     # a module nobody imports makes nothing stale
     ("unrelated_new_module.py", {}),
 ])
@@ -300,7 +302,7 @@ def test_changed_raw_file_makes_exactly_its_caches_stale(demo):
         jobs = planned_jobs(smk(demo, "-n"))
         jobs.pop("all", None)
         assert jobs == {"frames": 1, "train": 4, "evaluate_gesture": 4, "cost": 4, "export_netx": 1, "lava_run": 1,
-                        "table": 1}, jobs
+                        "table": 1, "summary": 1}, jobs
         _restore(raw, data, st)
         raw.write_bytes(data)                                                    # same bytes, rewritten: a new mtime
         assert planned_jobs(smk(demo, "-n")).get("frames") == 1

@@ -288,7 +288,7 @@ def _epoch_line(epoch: int, epochs: int, row: dict, metric_names, seconds_done: 
     estimated time left (mean epoch time so far x epochs to go) with the clock time it ends."""
     parts = []
     for split in ("train", "val", "test"):
-        vals = [(k, row.get(f"{split}_{k}")) for k in ("loss", *metric_names)]
+        vals = [(k, row.get(f"{split}_{k}")) for k in ("loss", *list(metric_names)[:2])]  # the rest: metrics.csv
         vals = [f"{k} {v:.4g}" for k, v in vals if isinstance(v, (int, float)) and v == v]
         if vals:
             parts.append(f"{split} " + " ".join(vals))

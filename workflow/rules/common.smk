@@ -156,11 +156,12 @@ def final_outputs():
         for fig in task.figures:
             out += [f"{RES}/eval/{m}/{fig.filename}" for m in figure_models(name, fig)]
         out += [f"{RES}/tables/{name}.{ext}" for ext in ("csv", "md", "html")]
-        out += [f"{RES}/tables/{name}_{kind}" for kind in ("energy.png", "seeds.png", "runs.csv")]
+        out += [f"{RES}/tables/{name}_{kind}" for kind in ("energy.png", "seeds.png", "runs.csv", "headline.json")]
     out += [f"{RES}/eval/{m}/cost.json" for m in MODELS]
     for m in lava_models():
         out += [f"{RES}/lava/{m}/{f}" for f in ("network.net", "metrics.json", "parity.json")]
     out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]
+    out += [f"{RES}/report/summary.html", f"{RES}/report/summary_body.html"]
     return out
 
 
