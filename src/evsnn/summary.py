@@ -177,8 +177,10 @@ def summary_fragment(tasks: list[dict], heading: bool = True) -> str:
                if t.get("energy_png") and os.path.isfile(t["energy_png"]) else "")
         out.append(f'<div class="task"><div>{headline_table(rec)}</div>{fig}</div>')
     out.append("</div>")
-    out.append('<p class="evsnn-summary-pointer">The results summary is the first page of this report '
-               "(Snakemake's menu: the report's title).</p>")
+    out.append('<p class="evsnn-summary-pointer">The results of this run: '
+               "<a href=\"javascript:app.showCategory('Results%20summary')\">Results summary</a> "
+               "(the first page of the report when it is made with the workflow profile, which sets "
+               "<code>report-metadata</code>).</p>")
     return "\n".join(out)
 
 
