@@ -252,7 +252,9 @@ IFRAME_PAGE = """(() => { if (document.readyState !== 'complete') return null;
     .map(t => ({rows: t.querySelectorAll('tbody tr').length,
                                                                     cols: t.querySelectorAll('thead th').length, ...box(t)}));
   const pre = document.querySelector('pre');
-  return {title: document.title, text: document.body.innerText, tables,
+  const gifs = [...document.querySelectorAll('img')].filter(i => i.src.startsWith('data:image/gif'))
+    .map(i => ({complete: i.complete, width: i.naturalWidth, ...box(i)}));
+  return {title: document.title, text: document.body.innerText, tables, gifs,
           pre: pre ? {text: pre.textContent, ...box(pre)} : null}; })()"""
 
 
@@ -360,7 +362,7 @@ def test_report_contains_every_result_with_caption(report):
     names = {Path(p).name for p in results}
     assert {"confusion.png", "curves.png", "gesture.html", "gesture.csv", "config.html", "config.yaml",
             "environment.html", "pose.html", "pose.csv", "overlay.png", "skeleton3d.png", "per_movement.png",
-            "depth.html", "depth.csv", "depth_maps.png"} <= names, names
+            "depth.html", "depth.csv", "depth_maps.png", "clip.html", "summary.html"} <= names, names
     for path, entry in results.items():
         assert entry["caption"].strip(), f"{path} has no caption"
     env = next(e for p, e in results.items() if p.endswith("environment.html"))
@@ -431,6 +433,11 @@ def test_report_renders_in_headless_chromium(report, browser):
                 what = f"{category} / {row} ({path}): {page}"
                 if path.endswith("config.html"):  # the YAML, preformatted
                     assert page["pre"] and "gesture_plif_s0:" in page["pre"]["text"] and page["pre"]["height"] > 200, what
+                elif path.endswith("clip.html"):  # a clip: an animated GIF, loaded
+                    assert page["gifs"] and all(g["complete"] and g["width"] > 200 for g in page["gifs"]), what
+                    seen["clip"] = seen.get("clip", 0) + 1
+                elif path.endswith("summary.html"):  # the results summary as a result of its own
+                    assert len(page["tables"]) == 3 and "synthetic demo data" in page["text"], what
                 else:  # tables: the results table, the environment (system + packages)
                     assert page["tables"], what
                     for t in page["tables"]:
@@ -447,7 +454,7 @@ def test_report_renders_in_headless_chromium(report, browser):
             shots.append(chrome.screenshot(shots_dir / f"{name}.png"))
     # gesture: confusion + curves, pose: overlay, skeleton, per movement, curves; gesture and pose tables,
     # environment; gesture and pose CSV, config YAML
-    assert seen["img"] >= 6 and seen["table"] >= 3 and seen["download"] >= 3, seen
+    assert seen["img"] >= 6 and seen["table"] >= 3 and seen["download"] >= 3 and seen.get("clip", 0) >= 2, seen
 
     # a caption is shown with its result: the info button of the gesture table
     _show_menu(chrome)

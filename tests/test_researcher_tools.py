@@ -338,3 +338,20 @@ def test_energy_plot_names_its_energy_model(tmp_path):
         plots._save = orig
     assert "fp32" in seen["xlabel"]
     assert seen["ticks"] and not any("10^" in t or "$" in t for t in seen["ticks"]), seen
+
+
+# --- 2: clips ---------------------------------------------------------------------------------------------------
+
+def test_gesture_clip_is_an_animated_gif_in_a_page(tmp_path):
+    from PIL import Image
+
+    from evsnn.plots import plot_gesture_clip
+
+    rng = np.random.default_rng(0)
+    frames = rng.poisson(0.3, (4, 5, 2, 16, 16))
+    plot_gesture_clip(frames, [0, 1, 2, 0], [0, 1, 1, 0], ["a", "b", "c"], tmp_path / "clip.gif",
+                      tmp_path / "clip.html", title="m")
+    im = Image.open(tmp_path / "clip.gif")
+    assert im.n_frames == 5 and im.size[0] > 300
+    page = (tmp_path / "clip.html").read_text()
+    assert page.startswith("<!doctype html>") and 'src="data:image/gif;base64,' in page

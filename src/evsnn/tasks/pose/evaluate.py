@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import numpy as np
 import torch
@@ -139,7 +140,52 @@ def evaluate_pose(model_path: str, test_cache: str, train_cache: str, p_matrices
     plot_per_movement({int(g) + 1: e for g, e in zip(bm["group"], bm["mpjpe_3d"])}, figures["per_movement"],
                       ylabel="3D MPJPE (mm)", title=f"{title}: 3D error per movement",
                       skipped=skipped_movements(ds.attrs, {int(g) + 1 for g in bm["group"]}))
+    if figures.get("clip"):
+        pose_clip(ds, extra, uv, P, tri[0], int(ds.trial[i]), figures["clip"], figures.get("clip_page"), title=title)
     return metrics
+
+
+def pose_clip(ds, extra, uv, P, camera: int, trial: int, gif_path, html_path=None, *, title: str = "",
+              n: int = 30) -> None:
+    """Up to ``n`` consecutive test samples of one recording and camera: the events at sensor resolution with the
+    predicted (blue) and true (red, dashed) joints, frame by frame."""
+    import matplotlib.pyplot as plt
+
+    from evsnn.plots import save_clip
+    from evsnn.tasks.pose.plots import SKELETON_EDGES, _draw_skeleton
+    from evsnn.tasks.pose.preprocess import project
+
+    sel = [j for j in range(len(ds)) if int(ds.trial[j]) == trial and int(extra["camera"][j]) == camera]
+    sel = sorted(sel, key=lambda j: int(extra["frame"][j]))
+    if len(sel) > n:
+        start = (len(sel) - n) // 2
+        sel = sel[start:start + n]
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+
+    def update(k):
+        j = sel[k]
+        ax.clear()
+        frame = sensor_frame(ds[j][0][:, 0].sum(0).numpy(), ds.attrs)
+        vmax = np.percentile(frame[frame > 0], 95) if (frame > 0).any() else 1.0
+        ax.imshow(frame, cmap="gray_r", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest")
+        gu, gv, mask = project(P[camera], extra["xyz"][j], H=260, W=344)
+        gt = np.stack([gu, gv], axis=-1).astype(np.float64)
+        gt[~np.asarray(mask, dtype=bool)] = np.nan
+        _draw_skeleton(ax, gt, "C3", "true", marker="o", ls="--", edges=SKELETON_EDGES)
+        _draw_skeleton(ax, uv[j], "C0", "predicted", edges=SKELETON_EDGES)
+        d = np.sqrt(((uv[j] - gt) ** 2).sum(-1))
+        d = d[np.isfinite(d)]
+        ax.set_xlim(-0.5, 343.5)
+        ax.set_ylim(259.5, -0.5)
+        ax.tick_params(labelsize=7)
+        err = f", 2D MPJPE {d.mean():.1f} px" if d.size else ""
+        ax.set_title(f"{title}\ncamera {camera}, frame {int(extra['frame'][j])}{err}", fontsize=8)
+        ax.legend(loc="upper right", fontsize=7)
+        return []
+
+    save_clip(fig, update, len(sel), gif_path, html_path, fps=5, title=title or "pose clip",
+              note=f"{len(sel)} consecutive test frames of one recording seen by camera {camera}: the events at "
+                   "sensor resolution (260x344), the predicted (blue) and true (red, dashed) joints.")
 
 
 def sensor_frame(frame, attrs, H: int = 260, W: int = 344) -> np.ndarray:
@@ -182,7 +228,26 @@ def evaluate(job) -> dict:
     summary = json.loads(open(job.summary).read())
     plot_training_curves(job.metrics_csv, job.outputs["curves"], title=job.title, best_epoch=summary["best_epoch"],
                          metric="mpjpe2d", scale=1.0, ylabel="2D MPJPE (px)", ylim=None)
+    if job.outputs.get("clip") and not os.path.exists(job.outputs["clip"]):  # the HAS protocol draws no clip
+        _still_clip(job.outputs["overlay"], job.outputs["clip"], job.outputs.get("clip_page"), job.title)
     return metrics
+
+
+def _still_clip(png, gif_path, html_path, title: str) -> None:
+    """A one-frame clip of the overlay figure, saying that this protocol has no clip."""
+    from PIL import Image
+
+    from evsnn.report import write_html
+    from evsnn.util import atomic_path
+
+    with atomic_path(gif_path, suffix=".gif") as tmp:
+        Image.open(png).convert("RGB").save(tmp, format="GIF")
+    if html_path:
+        import base64
+
+        data = base64.b64encode(open(gif_path, "rb").read()).decode()
+        write_html(html_path, title, "<p>No clip for the hybrid ANN-SNN paper's inputs: the overlay of one test "
+                   f'sample instead.</p><img alt="overlay" src="data:image/gif;base64,{data}">')
 
 
 def time_since_cnn_figure(metrics: dict, path: str, title: str = "") -> None:
