@@ -136,7 +136,8 @@ def test_models_lists_every_architecture_with_paper_parameter_counts():
     assert rows["gesture_sdnn"]["lava"] and rows["dhp19_sdnn"]["lava"] and not rows["plif_net"]["lava"]
     assert all(r["parameters"] for r in rows.values()), [r for r in rows.values() if not r["parameters"]]
     text = format_catalog(list(rows.values()))
-    assert "19,818,669" in text and len(text.splitlines()) == len(rows) + 4
+    assert "19,818,669" in text and len(text.splitlines()) == len(rows) + 6
+    assert rows["has_hybrid_cnn_rnn"]["kind"] == "conventional" and rows["depth_hybrid"]["kind"] == "hybrid"
 
 
 def test_cli_version_and_models():

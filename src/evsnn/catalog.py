@@ -41,14 +41,15 @@ def _neuron_layers(model) -> int:
 
 
 def kind_of(arch: str, model) -> str:
-    """spiking, hybrid (a conventional stage and a spiking stage) or conventional."""
-    if "hybrid" in arch or arch.startswith("cnn_rnn"):
-        return "hybrid"
-    return "spiking" if _neuron_layers(model) else "conventional"
+    """spiking (spiking or sigma-delta neurons throughout), hybrid (a conventional stage beside a spiking one, the
+    hybrid architectures) or conventional (no spiking neuron: ANNs, RNNs, the CNN-RNN hybrids of two ANNs)."""
+    if not _neuron_layers(model):
+        return "conventional"
+    return "hybrid" if "hybrid" in arch else "spiking"
 
 
 def catalog(task: str | None = None) -> list[dict]:
-    """One record per architecture: task, arch, kind, lava, parameters (trainable, at the paper's settings), the
+    """One record per architecture: task, arch, kind, lava, parameters (all, at the paper's settings), the
     settings used and where they come from."""
     import torch
 
@@ -69,7 +70,7 @@ def catalog(task: str | None = None) -> list[dict]:
                     model = build_model(arch, net, **data)
             except Exception:  # noqa: BLE001 - a builder that computes on its weights: build it for real
                 model = build_model(arch, net, **data)
-            row["parameters"] = count_parameters(model)
+            row["parameters"] = count_parameters(model, trainable_only=False)
             row["kind"] = kind_of(arch, model)
         except Exception as exc:  # noqa: BLE001 - one architecture that cannot be built does not hide the others
             row["parameters"] = None
@@ -90,6 +91,7 @@ def format_catalog(rows: list[dict]) -> str:
         lines.append("  ".join(cells).rstrip())
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines) + ("\n\nparameters: trainable, at the settings named (the paper configs; the real "
-                               "dataset's input size); kind: spiking, hybrid (conventional and spiking stages) or "
-                               "conventional; Lava: exported to netx and run in Lava by the workflow")
+    return "\n".join(lines) + ("\n\nparameters: all of them (staged hybrids train fewer: their CNN is frozen), at the "
+                               "settings named (the paper configs, on the real dataset's input size)\nkind: spiking, "
+                               "hybrid (a conventional and a spiking stage) or conventional (no spiking neuron)\n"
+                               "Lava: exported to netx and run in Lava by the workflow")
