@@ -25,7 +25,8 @@ def test_epoch_line_has_losses_metrics_time_and_eta():
     row = {"epoch": 2, "train_loss": 0.41, "train_acc": 0.8, "val_loss": 0.5, "val_acc": 0.75,
            "test_loss": 0.52, "test_acc": 0.74, "seconds": 75.0}
     line = _epoch_line(2, 10, row, ("acc",), [70.0, 80.0, 75.0])
-    assert line.startswith("epoch 3/10: train loss 0.41 acc 0.8 | val loss 0.5 acc 0.75 | test loss 0.52 acc 0.74")
+    assert line.startswith("epoch 3/10: train loss 0.41 acc 80.00 % | val loss 0.5 acc 75.00 % | test loss 0.52 "
+                           "acc 74.00 %")
     assert "1 min 15 s" in line and "ETA 8 min 45 s" in line and "\r" not in line
     assert _epoch_line(9, 10, row, ("acc",), [75.0]).endswith("done")
     nan = dict(row, train_loss=float("nan"), train_acc=float("nan"))  # epochs 0: no training pass

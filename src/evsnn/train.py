@@ -289,7 +289,8 @@ def _epoch_line(epoch: int, epochs: int, row: dict, metric_names, seconds_done: 
     parts = []
     for split in ("train", "val", "test"):
         vals = [(k, row.get(f"{split}_{k}")) for k in ("loss", *list(metric_names)[:2])]  # the rest: metrics.csv
-        vals = [f"{k} {v:.4g}" for k, v in vals if isinstance(v, (int, float)) and v == v]
+        vals = [f"{k} {100 * v:.2f} %" if k.endswith("acc") else f"{k} {v:.4g}"  # accuracies as percentages
+                for k, v in vals if isinstance(v, (int, float)) and v == v]
         if vals:
             parts.append(f"{split} " + " ".join(vals))
     left = max(epochs - epoch - 1, 0)
