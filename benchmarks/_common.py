@@ -32,3 +32,36 @@ def pin_to_one_core() -> str:
     except ImportError:  # pragma: no cover
         pass
     return where
+
+
+# evsnn's rows must say "yes" in these columns (a reference implementation may differ: tonic bins the last frame
+# differently, its bypassed reader skips checks); a row with ``target_met`` False missed its printed target
+CHECK_COLUMNS = ("equals_written_events", "agrees_with_spikingjelly", "identical_to_straightforward")
+
+
+def problems(rows: list[dict]) -> list[str]:
+    """What a benchmark's rows claim that is not so: an evsnn row whose equality column does not say yes, or any
+    row with ``target_met`` False."""
+    out = []
+    for r in rows:
+        name = str(r.get("implementation", ""))
+        where = f"{name} ({r.get('case') or r.get('events') or ''})"
+        if name.startswith("evsnn"):
+            for key in CHECK_COLUMNS:
+                value = r.get(key)
+                if key in r and not (isinstance(value, str) and value.startswith(("yes", "reference"))):
+                    out.append(f"{where}: {key} = {value!r}")
+        if r.get("target_met") is False:
+            out.append(f"{where}: target {r.get('target', '?')} missed")
+    return out
+
+
+def exit_status(rows) -> int:
+    """0 when every check and target of ``rows`` holds; otherwise print each failure and return 1 (an int result of
+    ``main``, as bench_noop returns, passes through)."""
+    if isinstance(rows, int) and not isinstance(rows, bool):
+        return rows
+    bad = problems(rows or [])
+    for line in bad:
+        print(f"FAILED: {line}", file=sys.stderr)
+    return 1 if bad else 0

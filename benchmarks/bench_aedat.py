@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (one thread per library; src/, tests/ on sys.path)
+from _common import ROOT, exit_status, pin_to_one_core  # noqa: E402,F401  (one thread per library; src/, tests/ on sys.path)
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
@@ -141,7 +141,8 @@ def main(n_events: int = 20_000_000, packet_size: int = 4096, repeats: int = 5, 
         try:
             tio = load_tonic_io()
         except Exception as exc:
-            tio_error = f"cannot load: {type(exc).__name__}: {exc}"
+            tio_error = (f"FAILED: the anchor cannot run ({type(exc).__name__}: {exc}); make bench installs it from "
+                         "envs/requirements-bench.txt")
 
         def tonic_bypassed():
             version, start, _creation = tio.read_aedat_header_from_file(str(path))
@@ -198,6 +199,7 @@ def main(n_events: int = 20_000_000, packet_size: int = 4096, repeats: int = 5, 
 
         if tio is None:
             results.append((TONIC, None, None, "", tio_error))
+            results.append((TONIC_BYPASS, None, None, "", tio_error))
         else:
             try:
                 sec, (_shape, xytp) = best_of(lambda: tio.read_dvs_ibm(str(path)), 1)
@@ -230,6 +232,10 @@ def main(n_events: int = 20_000_000, packet_size: int = 4096, repeats: int = 5, 
             row["speedup_vs_fastest_public_reference"] = _ratio(fastest_ref[1], sec)
             row["fastest_public_reference"] = fastest_ref[0]
             row["speedup_vs_tonic_bypassed"] = _ratio(seconds.get(TONIC_BYPASS), sec)
+            if name == OURS_NUMBA and row["speedup_vs_tonic_bypassed"] is not None:
+                # the README's target (the numpy fallback is documented to miss it)
+                row["target"] = ">= 5x tonic's bypassed building blocks"
+                row["target_met"] = row["speedup_vs_tonic_bypassed"] >= 5
         rows.append(row)
 
     try:
@@ -256,7 +262,8 @@ def main(n_events: int = 20_000_000, packet_size: int = 4096, repeats: int = 5, 
         ref = row["fastest_public_reference"]
         fastest = (f"{row['speedup_vs_fastest_public_reference']}x vs the fastest working public reference ({ref})"
                    if ref else "no working public reference")
-        bypass = (f"{row['speedup_vs_tonic_bypassed']}x vs tonic's bypassed building blocks (target >= 5x)"
+        bypass = (f"{row['speedup_vs_tonic_bypassed']}x vs tonic's bypassed building blocks (target >= 5x"
+                  + {True: ": met)", False: ": MISSED)", None: ")"}[row.get("target_met")]
                   if row["speedup_vs_tonic_bypassed"] is not None else "tonic's bypassed path did not run")
         print(f"- {row['implementation']}: {fastest}; {bypass}")
     return rows
@@ -271,5 +278,6 @@ if __name__ == "__main__":
     parser.add_argument("--skip-spikingjelly", action="store_true")
     parser.add_argument("--dir", default=None, help="where to write the file (default: a temporary directory)")
     args = parser.parse_args()
-    main(n_events=args.events, packet_size=args.packet_size, repeats=args.repeats, sj_repeats=args.sj_repeats,
-         skip_spikingjelly=args.skip_spikingjelly, directory=args.dir)
+    sys.exit(exit_status(main(n_events=args.events, packet_size=args.packet_size, repeats=args.repeats,
+                              sj_repeats=args.sj_repeats, skip_spikingjelly=args.skip_spikingjelly,
+                              directory=args.dir)))

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (one thread per library; src/, tests/ on sys.path)
+from _common import ROOT, exit_status, pin_to_one_core  # noqa: E402,F401  (one thread per library; src/, tests/ on sys.path)
 
 import argparse  # noqa: E402
 import math  # noqa: E402
@@ -259,4 +259,4 @@ if __name__ == "__main__":
     parser.add_argument("--subset", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    main(n_events=args.events, subset=args.subset, repeats=args.repeats)
+    sys.exit(exit_status(main(n_events=args.events, subset=args.subset, repeats=args.repeats)))

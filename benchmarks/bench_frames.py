@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
+from _common import ROOT, exit_status, pin_to_one_core  # noqa: E402,F401  (puts src/ and tests/ on sys.path)
 
 from evsnn import frames  # noqa: E402
 from evsnn.events import make_events  # noqa: E402
@@ -156,6 +156,11 @@ def main(n_events: int = 20_000_000, T: int = 16, H: int = 128, W: int = 128, re
                 }
             )
         results.clear()
+        for name, missing in (("spikingjelly", sj is None), ("tonic ToFrame", ToFrame is None)):
+            if missing:  # an anchor that cannot run is a failure in the table, not a silently absent row
+                rows.append({"benchmark": "frames", "case": f"split_by={split_by}", "implementation": name,
+                             "seconds": "FAILED", "agrees_with_spikingjelly": "the anchor cannot run: not installed "
+                             "(make bench installs it from envs/requirements-bench.txt)"})
 
     print(
         f"\n### evsnn.frames: {n_events:,} events, {H}x{W}, T={T}, one core ({where}), "
@@ -183,4 +188,4 @@ if __name__ == "__main__":
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    main(n_events=args.events, T=args.frames, repeats=args.repeats)
+    sys.exit(exit_status(main(n_events=args.events, T=args.frames, repeats=args.repeats)))

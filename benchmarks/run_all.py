@@ -3,7 +3,8 @@
 Convention for a benchmark module: a ``main()`` (callable without arguments; a main that parses the
 command line gets none, so it runs with its defaults) that prints a markdown table and returns a list
 of dict rows (a main that returns an int exit status instead is accepted: its status is checked and it
-contributes no rows). Each benchmark runs in its own Python process (so one cannot
+contributes no rows). A benchmark fails (non-zero status) when one of evsnn's rows does not equal its reference or
+a row misses its target (``_common.exit_status``), as each benchmark run on its own does. Each benchmark runs in its own Python process (so one cannot
 perturb the next through memory, imports or CPU pinning); its printed table passes straight through,
 and all rows are written as JSON to ``benchmarks/out/results.json`` (git-ignored).
 
@@ -39,7 +40,9 @@ result = module.main()
 rows = result if isinstance(result, list) else []
 with open(out, "w") as fh:
     json.dump(rows, fh, default=str)
-sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else 0)
+sys.path.insert(0, str(__import__("pathlib").Path(path).resolve().parent))
+from _common import exit_status  # an evsnn row that is not equal, or a missed target: non-zero
+sys.exit(exit_status(result))
 """
 
 
@@ -56,7 +59,7 @@ def run_one(path: Path) -> tuple[list[dict], float, int]:
         cmd = [sys.executable, "-c", _DRIVER, str(path), str(out)]
         proc = subprocess.run(cmd, cwd=HERE.parent, env=os.environ.copy())
         seconds = time.perf_counter() - t0
-        rows = json.loads(out.read_text()) if proc.returncode == 0 and out.exists() else []
+        rows = json.loads(out.read_text()) if out.exists() else []   # kept when a check failed too
     for row in rows:
         row.setdefault("benchmark", path.stem.removeprefix("bench_"))
     return rows, seconds, proc.returncode

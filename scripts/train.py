@@ -1,5 +1,6 @@
 """Rule `train`: fit one named model of the config (resumes from its checkpoint)."""
 from evsnn.config import RUNTIME_TRAIN_KEYS
+from evsnn.errors import ConfigError
 from evsnn.train import RunSpec, fit
 from evsnn.stage import begin
 
@@ -13,5 +14,8 @@ if "init" in i.keys():  # train.init as a file: a path, or the model.pt of the m
     train["init"] = i.init
 spec = RunSpec(task=p.task, arch=p.arch, net=p.net, train=train, code=p.code)
 init_from = {key[len("init_"):]: getattr(i, key) for key in p.init_roles}  # earlier stages (train.init_from)
-fit(spec, i.train, i.test, o.model, o.metrics, o.summary, checkpoint=p.checkpoint, tensorboard_dir=p.tensorboard,
-    init_from=init_from)
+try:
+    fit(spec, i.train, i.test, o.model, o.metrics, o.summary, checkpoint=p.checkpoint, tensorboard_dir=p.tensorboard,
+        init_from=init_from)
+except ConfigError as exc:  # e.g. device: cuda without a GPU: name the model the config entry is about
+    raise ConfigError(f"model {snakemake.wildcards.model}: {exc}") from None  # noqa: F821

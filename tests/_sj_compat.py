@@ -60,3 +60,27 @@ def sj_events(events) -> dict:
     import numpy as np
 
     return {k: np.ascontiguousarray(events[k]) for k in ("t", "x", "y", "p")}
+
+
+@functools.lru_cache(maxsize=1)
+def load_sj_gesture_split():
+    """spikingjelly's own ``_split_aedat_files_to_np`` (datasets/dvs128_gesture.py): reads one recording with its
+    ``load_aedat_v3``, its label CSV with ``np.loadtxt(..., skiprows=1)``, and writes one ``.npz`` of the events
+    ``t_start <= t < t_end`` per CSV row to ``output_dir/<label - 1>/<fname>_<n>.npz``.
+
+    The function's source is compiled from the installed file as it is (``ast``), with the module's globals
+    (``utils``: :func:`load_sj_dataset_utils`, ``np``, ``logger``), because importing
+    ``spikingjelly.datasets.dvs128_gesture`` needs torchvision.
+    """
+    import ast
+
+    import numpy as np
+    import spikingjelly
+    from spikingjelly.logger import logger
+
+    path = Path(spikingjelly.__file__).parent / "datasets" / "dvs128_gesture.py"
+    tree = ast.parse(path.read_text())
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_split_aedat_files_to_np")
+    namespace = {"np": np, "utils": load_sj_dataset_utils(), "logger": logger, "Path": Path, "os": __import__("os")}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), namespace)
+    return namespace["_split_aedat_files_to_np"]

@@ -9,6 +9,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+# EVSNN_REQUIRE: environment skips (Chromium, SLURM, Lava, numba, spikingjelly) fail where they must run
+from _require import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True)
+def _seed_torch():
+    """Every test starts from the same torch random state, whatever ran before it (a test that needs spikes or
+    gradients from randomly initialised weights also seeds itself). torch is not imported here for tests that
+    do not use it."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(0)
+    yield
+
 
 @pytest.fixture
 def make_cache(tmp_path):

@@ -289,6 +289,9 @@ def test_frame_labels_nanmean_window():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_generation_stops_when_labels_run_out(backend):
+    """A Vicon file shorter than its events ends the frames where the labels end, without an error, as the
+    official code does: ``k = floor((timeStamp(idx) - startTime)*0.0001)+1; if k > length(XYZPOS.XYZPOS.head)
+    break; end`` (SensorsINI/DHP19@28f85c915915541111005ec1d381472297b7c90c generate_DHP19/ExtractEventsToFramesAndMeanLabels.m:56-62); it only logs the number of frames. The README says the same."""
     cams = np.zeros(4 * 10, dtype=np.uint8)
     t = 1_000_000 + 10_000 * np.arange(40)  # frames (4 events each) close at 30, 70, 110, ... ms
     ev = _distinct_pixel_events(cams, t)

@@ -41,8 +41,16 @@ def test_constraints_pin_what_requirements_pin():
 
 def test_nodeps_packages_pinned():
     nodeps = reqs(ENVS / "requirements-nodeps.txt")
-    assert set(nodeps) == {"spikingjelly", "lava-nc", "lava-dl"}
+    assert set(nodeps) == {"spikingjelly", "lava-nc", "lava-dl", "norse"}
     assert all("==" in s for s in nodeps.values())
+
+
+def test_nir_stack_pinned_and_sinabs_left_out():
+    """The NIR frameworks are pinned where the install puts them; sinabs (nir<=1.0.4) would break the exporter."""
+    pip, nodeps = reqs(ENVS / "requirements.txt"), reqs(ENVS / "requirements-nodeps.txt")
+    assert pip["nir"] == "nir==1.0.8" and pip["nirtorch"] == "nirtorch==2.6" and pip["snntorch"] == "snntorch==1.0.0"
+    assert nodeps["norse"] == "norse==1.1.0" and "norse" not in pip
+    assert "sinabs" not in pip and "sinabs" not in nodeps
 
 
 def test_lava_patches_are_idempotent(tmp_path):
@@ -70,3 +78,16 @@ def test_lava_patches_are_idempotent(tmp_path):
     ns: dict = {}
     exec(compile(vm, str(var_model), "exec"), ns)  # a mutable default would raise ValueError on 3.11
     assert ns["Enc"]().x is not ns["Enc"]().x
+
+
+def test_benchmark_anchors_are_separate_from_runtime_pins():
+    """tonic, evlib & co. are installed by `make bench` from their own file, pinned, never runtime requirements."""
+    bench = reqs(ENVS / "requirements-bench.txt")
+    runtime = reqs(ENVS / "requirements.txt")
+    assert {"tonic", "evlib", "aedat", "expelliarmus"} <= set(bench)
+    assert all("==" in bench[k] for k in ("tonic", "evlib", "aedat", "expelliarmus"))
+    assert not ({"tonic", "evlib", "aedat", "expelliarmus"} & set(runtime))
+    make = (ENVS.parent / "Makefile").read_text()
+    bench_rule = make.split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    assert "-r envs/requirements-bench.txt" in bench_rule and "-c envs/constraints.txt" in bench_rule
+    assert runtime["faery"] == "faery==0.7.1"  # the runtime decoder of AEDAT 4.0 / EVT / DAT

@@ -47,22 +47,85 @@ def wait_for(predicate, timeout=300, what=""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# Loaded as sitecustomize by the training job of the kill test (and only there): once evsnn.train has written the
+# checkpoint of epoch 0 (renamed into place), the job runs on into epoch 1 and, in its second backward pass, writes
+# a marker file and blocks; so the test's kill lands mid-epoch 1, after that checkpoint, however fast or slow the
+# machine is. No timing involved (before: a kill 0.5 s after epoch 1 started, lost if training finished first).
+FREEZE_AFTER_CHECKPOINT = r"""
+import importlib.abc, importlib.util, os, sys, time
+
+_MARK = os.environ.get("EVSNN_TEST_FREEZE_MARK")
+
+
+class _FreezeAfterFirstCheckpoint(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "evsnn.train" or _MARK is None:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        exec_module = spec.loader.exec_module
+
+        def exec_and_wrap(module):
+            exec_module(module)
+            save = module._save_checkpoint   # AttributeError here: the test's hook needs updating
+
+            def save_then_arm(path, payload):
+                save(path, payload)
+                if payload.get("epoch") != 0:
+                    return
+                # epoch 1 has begun once this returns: freeze in its second backward pass, i.e. mid-epoch, with
+                # one batch of epoch 1 trained and nothing of it saved
+                import torch
+
+                backward, calls = torch.Tensor.backward, []
+
+                def backward_then_freeze(self, *args, **kwargs):
+                    calls.append(1)
+                    if len(calls) == 2:
+                        with open(_MARK + ".tmp", "w") as fh:
+                            fh.write(str(path))
+                        os.replace(_MARK + ".tmp", _MARK)
+                        while True:          # the test kills the job here
+                            time.sleep(60)
+                    return backward(self, *args, **kwargs)
+
+                torch.Tensor.backward = backward_then_freeze
+
+            module._save_checkpoint = save_then_arm
+
+        spec.loader.exec_module = exec_and_wrap
+        return spec
+
+
+sys.meta_path.insert(0, _FreezeAfterFirstCheckpoint())
+"""
+
+
 def test_training_killed_mid_epoch_resumes_to_same_result(tmp_path):
     ref = copy_project(tmp_path / "ref")
     smk(ref, "--configfile", str(small_config(ref)))
     wf = copy_project(tmp_path / "killed")
     cfg = small_config(wf)
     smk(wf, "results/frames/gesture_t8/train.h5", "--configfile", str(cfg))
-    proc = popen(wf, "--configfile", str(cfg))
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(FREEZE_AFTER_CHECKPOINT)
+    mark = tmp_path / "checkpoint_0_written"
+    env = dict(os.environ, PYTHONPATH=f"{hook}{os.pathsep}{wf / 'src'}", EVSNN_TEST_FREEZE_MARK=str(mark))
+    out = tmp_path / "snakemake.out"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen([*SNAKEMAKE, "--cores", "1", "--configfile", str(cfg)], cwd=wf, env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     log = wf / "results/logs/train/gesture_plif.log"
     try:
-        # the checkpoint of epoch 0 exists and epoch 1 has started: kill the whole job mid-epoch
-        wait_for(lambda: log.exists() and "epoch 0:" in log.read_text() and "epoch 1 train" in log.read_text(),
-                 what="epoch 1 to start")
-        time.sleep(0.5)
+        # the checkpoint of epoch 0 is in place and the job is held mid-epoch 1: kill the whole job
+        wait_for(lambda: mark.exists() or proc.poll() is not None, timeout=600, what="the checkpoint of epoch 0")
+        assert mark.exists(), f"the workflow ended before the freeze in epoch 1:\n{out.read_text()[-4000:]}"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    assert (wf / mark.read_text()).resolve() == (wf / "results/models/gesture_plif/checkpoint.pt").resolve()
+    assert "epoch 0:" in log.read_text() and "epoch 1:" not in log.read_text()
     assert not (wf / "results/models/gesture_plif/model.pt").exists()
     assert (wf / "results/models/gesture_plif/checkpoint.pt").exists()
     # a kill leaves Snakemake's lock behind: the user unlocks, reruns, and the incomplete job is rerun

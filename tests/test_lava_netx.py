@@ -82,33 +82,36 @@ def _sdnn_neuron(vth=2):
     return {"type": "SDNN", "activation": "relu", "vThMant": vth}
 
 
-def _conv(rng, cin, cout, k=3, stride=1, pad=1, dil=1, transposed=False):
+def _conv(rng, cin, cout, k=3, stride=1, pad=1, dil=1, transposed=False, wmax=20):
     wshape = (cin, cout, k, k) if transposed else (cout, cin, k, k)
-    return dict(weight=(rng.integers(-20, 21, size=wshape) * 2).astype(np.float32),
+    return dict(weight=(rng.integers(-wmax, wmax + 1, size=wshape) * 2).astype(np.float32),
                 bias=(rng.integers(-8, 9, size=cout) * 2).astype(np.float32), kernelSize=np.array([k, k]),
                 stride=np.array([stride, stride]), padding=np.array([pad, pad]), dilation=np.array([dil, dil]),
                 groups=1, inChannels=cin, outChannels=cout, neuron=_sdnn_neuron())
 
 
-def write_dhp19_like(path, H=8, W=12, J=13, edit=None):
+def write_dhp19_like(path, H=8, W=12, J=13, edit=None, wmax=20):
     """The layer list of FORMATS 2.11 (the dhp19_sdnn_min_example export) at a small spatial size: input;
     conv 16; pool 2x2 (weight 64); conv 32 x3; pool; conv 64 x4 (dilation 2, padding 2); convT 32 (2x2, stride 2);
-    conv 32 x4 (dilation 2); convT 16; conv 16 x2; conv J."""
+    conv 32 x4 (dilation 2); convT 16; conv 16 x2; conv J. Weights: even integers in [-2 wmax, 2 wmax]."""
     rng = np.random.default_rng(0)
+
+    def conv(*args, **kwargs):
+        return _conv(*args, wmax=wmax, **kwargs)
     layers = [("input", (1, H, W), {"neuron": _sdnn_neuron()})]
-    layers.append(("conv", (16, H, W), _conv(rng, 1, 16)))
+    layers.append(("conv", (16, H, W), conv(rng, 1, 16)))
     pool = dict(weight=np.full((1, 1, 2, 2), 64.0, dtype=np.float32), kernelSize=np.array([2, 2]),
                 stride=np.array([2, 2]), padding=np.array([0, 0]), dilation=np.array([1, 1]),
                 neuron=_sdnn_neuron())
     layers.append(("pool", (16, H // 2, W // 2), pool))
-    layers += [("conv", (32, H // 2, W // 2), _conv(rng, 16 if i == 0 else 32, 32)) for i in range(3)]
+    layers += [("conv", (32, H // 2, W // 2), conv(rng, 16 if i == 0 else 32, 32)) for i in range(3)]
     layers.append(("pool", (32, H // 4, W // 4), pool))
-    layers += [("conv", (64, H // 4, W // 4), _conv(rng, 32 if i == 0 else 64, 64, pad=2, dil=2)) for i in range(4)]
-    layers.append(("convT", (32, H // 2, W // 2), _conv(rng, 64, 32, k=2, stride=2, pad=0, transposed=True)))
-    layers += [("conv", (32, H // 2, W // 2), _conv(rng, 32, 32, pad=2, dil=2)) for _ in range(4)]
-    layers.append(("convT", (16, H, W), _conv(rng, 32, 16, k=2, stride=2, pad=0, transposed=True)))
-    layers += [("conv", (16, H, W), _conv(rng, 16, 16)) for _ in range(2)]
-    layers.append(("conv", (J, H, W), _conv(rng, 16, J)))
+    layers += [("conv", (64, H // 4, W // 4), conv(rng, 32 if i == 0 else 64, 64, pad=2, dil=2)) for i in range(4)]
+    layers.append(("convT", (32, H // 2, W // 2), conv(rng, 64, 32, k=2, stride=2, pad=0, transposed=True)))
+    layers += [("conv", (32, H // 2, W // 2), conv(rng, 32, 32, pad=2, dil=2)) for _ in range(4)]
+    layers.append(("convT", (16, H, W), conv(rng, 32, 16, k=2, stride=2, pad=0, transposed=True)))
+    layers += [("conv", (16, H, W), conv(rng, 16, 16)) for _ in range(2)]
+    layers.append(("conv", (J, H, W), conv(rng, 16, J)))
     if edit is not None:
         edit(layers)
     with h5py.File(path, "w") as fh:
@@ -279,3 +282,99 @@ def test_cli_netx_run_and_info(tmp_path, capsys):
     assert main(["netx", "run", str(bad), "--steps", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("evsnn error: ") and "layer 4 (conv)" in err[0]
+
+
+# ------------------------------------------------------------------------------- the same network in slayer
+def _slayer_twin(path):
+    """slayer sigma-delta blocks with the weights, biases and thresholds of a hand-written .net file: the file's
+    integers are slayer's 8-bit values x 64 (weights and biases on the 2/64 grid, thresholds ``vThMant / 64``);
+    conv weights (out, in, kh, kw), convT weights (in, out, kh, kw) as torch's; a conv bias is the negative
+    running mean of slayer's mean-only batch norm (which exports as that bias)."""
+    import functools
+
+    from lava.lib.dl import slayer
+
+    sd = slayer.block.sigma_delta
+    blocks = []
+    for raw in netx.read_layers(path):
+        t, vth = raw["type"], float(np.asarray(raw["neuron"]["vThMant"])) / 64
+        p = {"threshold": vth, "tau_grad": 0.5, "scale_grad": 1.0, "requires_grad": False, "shared_param": True,
+             "activation": torch.nn.functional.relu}
+        if t == "input":
+            blocks.append(sd.Input(p))
+            continue
+        k, s, pad, dil = (tuple(int(v) for v in np.ravel(raw[key]))
+                          for key in ("kernelSize", "stride", "padding", "dilation"))
+        if t == "pool":
+            blocks.append(sd.Pool(p, k, stride=s))
+            assert np.all(np.asarray(raw["weight"]) == 64)   # sum pooling: slayer's weight 1, x64
+            continue
+        cin, cout = int(np.asarray(raw["inChannels"])), int(np.asarray(raw["outChannels"]))
+        p["norm"] = functools.partial(slayer.neuron.norm.MeanOnlyBatchNorm, num_features=cout)
+        cls = sd.ConvT if t == "convT" else sd.Conv
+        b = cls(p, cin, cout, k, stride=s, padding=pad, dilation=dil, groups=int(np.asarray(raw["groups"])))
+        w = torch.tensor(np.asarray(raw["weight"], dtype=np.float64) / 64, dtype=torch.float32)
+        with torch.no_grad():
+            b.synapse.weight.copy_(w.reshape(b.synapse.weight.shape))
+            b.neuron.norm.running_mean.copy_(-torch.tensor(np.asarray(raw["bias"], dtype=np.float64) / 64))
+        blocks.append(b)
+    blocks = torch.nn.ModuleList(blocks)
+    blocks.eval()
+    return blocks
+
+
+def test_formats_2_11_layer_list_equals_slayer_in_every_layer(tmp_path):
+    """The hand-written FORMATS 2.11 file, run by evsnn's loader in Lava, against slayer running the same weights:
+    every one of the 20 layers bit-exact, with real activity (not two empty outputs). Weights of +-10/64 keep every
+    layer's per-step input inside Lava's 24-bit accumulator (the loader test's +-40/64 overflow it from layer 3 on:
+    Lava wraps like Loihi, slayer does not, see test_lava_parity)."""
+    from evsnn.lava.parity import compare
+
+    path = write_dhp19_like(tmp_path / "trained_model.net", wmax=5)
+    blocks = _slayer_twin(path)
+    x = np.random.default_rng(1).random((1, 1, 8, 12, 3)) * 3.0   # [N, C, H, W, T] graded input
+    report = compare(blocks, path, x)
+    assert len(report["layers"]) == 20
+    for e in report["layers"]:
+        assert e["max_abs_diff"] == 0.0 and e["n_mismatch"] == 0, e
+        assert e["nonzero_slayer"] == e["nonzero_lava"] > 0, e
+    assert report["bit_exact"]
+    # graded values, not 0/1 spikes, in the layers compared (the output layer included)
+    assert max(e["max_abs_slayer"] for e in report["layers"][1:]) > 1.0
+    assert report["layers"][-1]["max_abs_slayer"] > 0.1 and report["layers"][-1]["acc_overflows"] == 0
+
+
+#: the layers of the trained dhp19_sdnn_min_example export whose vThMant is 0 (13 of its 19 non-input layers)
+ZERO_VTH = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+
+
+def _zero_thresholds(layers):
+    for i in ZERO_VTH:
+        layers[i][2]["neuron"] = _sdnn_neuron(0)
+
+
+def test_zero_thresholds_run_and_are_reported(tmp_path):
+    """Real lava-dl exports carry vThMant = 0 (a slayer threshold below 1/64): Lava sends every non-zero change;
+    the file runs, and netx info / run name the layers whose float threshold was lost."""
+    import json
+    import subprocess
+    import sys
+
+    path = write_dhp19_like(tmp_path / "trained_model.net", edit=_zero_thresholds)
+    info = netx.describe(path)
+    assert info["zero_threshold_layers"] == list(ZERO_VTH) and "lost at export" in info["zero_threshold_note"]
+    assert [e.get("zero_threshold", False) for e in info["layers"]] == [i in ZERO_VTH for i in range(20)]
+    r = subprocess.run([sys.executable, "-m", "evsnn", "netx", "run", str(path), "--steps", "4"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert out["zero_threshold_layers"] == list(ZERO_VTH) and out["output_shape"] == [1, 13, 8, 12, 4]
+    assert out["output_events"] > 0
+
+
+def test_negative_threshold_is_refused(tmp_path):
+    def edit(layers):
+        layers[3][2]["neuron"] = _sdnn_neuron(-1)
+    path = write_dhp19_like(tmp_path / "neg.net", edit=edit)
+    with pytest.raises(FormatError, match=r"layer 3 \(conv\): SDNN threshold vThMant=-1 < 0"):
+        netx.load_network(path)

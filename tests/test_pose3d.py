@@ -320,11 +320,31 @@ def test_pose_metrics_rejects_bad_inputs(cams, poses):
     assert np.isfinite(m["mpjpe_2d"]["cam2"]) and np.isnan(m["mpjpe_3d"])
 
 
-def test_camera_positions_constant_matches_synthetic_centres(cams):
+# camera centres of the real DHP19 setup, from the official P_matrices/camera_positions.npy (row c - 1 = camera c,
+# = P matrix Pc.npy), written out in FORMATS 2.2 ("Channel <-> physical camera <-> P-matrix", from the [DHP]
+# notebooks; SensorsINI/DHP19 Eval_2D_triangulation_and_3D_tutorial.ipynb loads the file as cameras_pos). Typed
+# here from that table, not imported from evsnn, so that a wrong constant fails.
+DHP19_CAMERA_POSITIONS = {1: (2270, -181, 2003), 2: (2231, -2487, 1954), 3: (-2101, -2318, 2063),
+                          4: (-2312, -89, 2150)}
+# aedat/h5 channel of each camera (FORMATS 2.2; the notebook's ch_idx 1 -> P1, 3 -> P2, 2 -> P3, 0 -> P4)
+DHP19_CHANNEL_OF_CAMERA = {1: 1, 2: 3, 3: 2, 4: 0}
+
+
+def test_camera_positions_are_the_dhp19_ones(cams):
+    from evsnn.io.dhp19 import CAMERA_TO_CHANNEL, FRONT_CAMERAS
+
+    for c, centre in DHP19_CAMERA_POSITIONS.items():
+        np.testing.assert_array_equal(CAMERA_POSITIONS_MM[c - 1], centre)
+        assert CAMERA_TO_CHANNEL[c] == DHP19_CHANNEL_OF_CAMERA[c]
+    assert FRONT_CAMERAS == (2, 3)
+    # the two front cameras (y < -2000 mm) stand 4.34 m apart
+    assert np.linalg.norm(np.subtract(DHP19_CAMERA_POSITIONS[2], DHP19_CAMERA_POSITIONS[3])) == pytest.approx(
+        4336.67, abs=0.01)
+    # the synthetic P matrices place their cameras there (the centre is the null vector of P)
     mats, pos = cams
-    np.testing.assert_allclose(pos, CAMERA_POSITIONS_MM)
-    for c in (1, 2, 3, 4):
-        np.testing.assert_allclose(p3.camera_centre(mats[c]), pos[c - 1], atol=1e-6)
+    for c, centre in DHP19_CAMERA_POSITIONS.items():
+        np.testing.assert_allclose(p3.camera_centre(mats[c]), centre, atol=1e-6)
+        np.testing.assert_allclose(pos[c - 1], centre)
 
 
 # --------------------------------------------------------------------------------------------------

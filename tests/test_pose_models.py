@@ -81,6 +81,7 @@ def test_dhp19_cnn_last_frame_and_per_step():
 
 @pytest.mark.parametrize("arch", POSE_ARCHS)
 def test_every_arch_builds_tiny_and_trains(arch):
+    torch.manual_seed(0)   # the weights: gradients must be non-zero
     x = _frames(T=3)
     for per_step in (False, True):
         model = build_model(arch, {"base_channels": 2, "per_step": per_step}, in_shape=TINY, n_classes=J)
@@ -139,6 +140,7 @@ def test_state_dict_round_trip_through_a_fresh_build():
 
 # ------------------------------------------------------------------------------------------------ SNN / hybrid
 def test_snn_resets_its_state_between_calls():
+    torch.manual_seed(0)   # the weights: it must spike
     x = _frames(T=4)
     model = build_model("dhp19_snn", {"base_channels": 2, "per_step": True, "neuron": "lif"}, in_shape=TINY,
                         n_classes=J).train()  # batch statistics: deterministic for the same batch
@@ -174,6 +176,7 @@ def test_hybrid_cnn_every_reinitialises_from_the_cnn():
 
 
 def test_hybrid_gradient_reaches_the_cnn_and_the_state_projections():
+    torch.manual_seed(0)
     model = build_model("hybrid_cnn_snn", {"base_channels": 2, "cnn_base_channels": 2, "per_step": True},
                         in_shape=TINY, n_classes=J)
     model(_frames(T=3))[-1].square().mean().backward()
@@ -214,6 +217,7 @@ def test_sdnn_export_hdf5_writes_the_netx_layers(tmp_path):
 
 
 def test_sdnn_sigma_readout_holds_for_a_constant_input():
+    torch.manual_seed(0)
     model = build_model("dhp19_sdnn", {"base_channels": 2, "per_step": True}, in_shape=TINY, n_classes=J).eval()
     x = _frames(T=1).repeat(4, 1, 1, 1, 1)
     with torch.no_grad():

@@ -143,3 +143,29 @@ def test_perfect_predictor_scores_zero_3d_on_grid_points():
         m = pose_metrics(pred, xyz, P, cameras=(2, 3), centres=centres, method=method)
         assert m["mpjpe_2d"] == {"cam2": 0.0, "cam3": 0.0}
         assert m["mpjpe_3d"] < 1e-3, m["mpjpe_3d"]  # mm (1e-6 px off the grid)
+
+
+@pytest.mark.parametrize("k, crop", [(1, None), (4, None), (8, None), (8, (130, 176))])
+def test_integer_grid_targets_round_trip_without_bias_at_every_downsample(k, crop):
+    """Integer-grid targets in a cache downsampled by k: label -> heatmap -> peak -> sensor pixels lands on the
+    truncated sensor position (the official ground truth) with no mean offset (issue 13 and issue 20 together:
+    truncating the cache label instead would shift every target by k / 2 sensor pixels)."""
+    from evsnn.tasks.pose.data import CNN_WIDTH, cache_to_sensor, crop_window, sensor_to_cache
+    from evsnn.tasks.pose.metrics import gaussian_heatmaps, heatmap_peaks
+
+    r0, c0, rows, cols = crop_window(crop)
+    rng = np.random.default_rng(k)
+    m = 4 * k  # away from the map border, where the reflected blur pulls the peak outwards (as the official one)
+    u = rng.uniform(c0 + m, c0 + cols - m, 400)
+    v = rng.uniform(r0 + m, r0 + rows - m, 400)
+    uc, vc = sensor_to_cache(u, v, k, (r0, c0))
+    labels = torch.tensor(np.stack([uc, vc])[None])                        # [1, 2, 400]
+    hm = gaussian_heatmaps(labels, rows // k, cols // k, 1.0, grid="integer", downsample=k)
+    peaks = heatmap_peaks(hm)[0].numpy().T                                  # (400, 2) cache pixels
+    attrs = {"downsample": k, "crop": json.dumps([r0, c0, rows, cols])}
+    back = cache_to_sensor(peaks, attrs)
+    err = back - np.stack([np.trunc(u), np.trunc(v)], axis=1)
+    assert np.abs(err.mean(0)).max() < 0.25, err.mean(0)
+    assert np.abs(err).max() <= k / 2 + 1e-9                                # within half a cache pixel
+    if k == 1:
+        assert np.abs(err).max() == 0

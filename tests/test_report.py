@@ -307,7 +307,12 @@ def test_run_record_writes_config_and_environment(tmp_path):
     for pkg in ("torch", "numpy", "spikingjelly", "lava-nc", "lava-dl", "snakemake", "h5py", "pandas", "numba"):
         assert f"<td>{pkg}</td>" in page
         assert info["packages"][pkg] != "not installed", pkg
-    assert yaml.safe_load(out["environment.yaml"].read_text())["torch"]["cuda_available"] in (True, False)
+    env = yaml.safe_load(out["environment.yaml"].read_text())
+    import torch
+
+    assert env["torch"]["cuda_available"] is torch.cuda.is_available()   # what this machine has, not any bool
+    assert env["torch"]["cuda_version"] == (torch.version.cuda or "none")
+    assert env["torch"]["threads"] == torch.get_num_threads()
     assert not list(tmp_path.glob(".*.tmp"))
 
 

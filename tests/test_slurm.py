@@ -4,8 +4,8 @@
 tests/slurm/start_cluster.sh installs slurm-wlm + munge if needed (apt-get) and starts munged, slurmctld and
 slurmd on this machine; the fixture always stops them again (try/finally, also on SIGTERM; atexit as a fallback;
 a cluster left by a SIGKILLed run is stopped by the next start). Needs root; skipped otherwise, or when SLURM
-cannot be installed or another SLURM cluster holds the ports (failures instead with EVSNN_REQUIRE_SLURM=1, as CI
-sets it).
+cannot be installed or another SLURM cluster holds the ports (failures instead with EVSNN_REQUIRE=all, as CI
+sets it, or EVSNN_REQUIRE=slurm / EVSNN_REQUIRE_SLURM=1).
 
 The demo config made smaller (fewer synthetic recordings, 2 epochs) runs dataset -> frames -> train -> evaluate
 as sbatch jobs and, at the same time, locally, in two copies of the project. Training on the CPU with fixed seeds
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import _require
 import pytest
 import yaml
 from _workflow_helpers import ROOT, SNAKEMAKE, copy_project, smk
@@ -50,10 +51,9 @@ def _stop_cluster():
 
 
 def _skip(reason):
-    """Skip, or fail where the SLURM test must run (CI sets EVSNN_REQUIRE_SLURM=1)."""
-    if os.environ.get("EVSNN_REQUIRE_SLURM") == "1":
-        pytest.fail(f"EVSNN_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
+    """Skip, or fail where the SLURM test must run (CI sets EVSNN_REQUIRE=all; EVSNN_REQUIRE=slurm or the older
+    EVSNN_REQUIRE_SLURM=1 require this test alone)."""
+    _require.skip(reason, need="slurm")
 
 
 def _start_cluster():
@@ -124,6 +124,47 @@ def _sbatch_calls(text: str) -> dict[str, str]:
     return calls
 
 
+class _JobStates:
+    """Every job's latest ``squeue`` row, polled every few seconds while the workflow runs (a background thread).
+
+    Finished jobs leave squeue MinJobAge seconds after they end. The test cluster sets MinJobAge=3600
+    (tests/slurm/start_cluster.sh), longer than the whole run, and this poller records each job's state as the run
+    goes as well, so that neither a slow machine nor a cluster with the default 300 s makes the first jobs vanish
+    before the test reads them."""
+
+    FORMAT = "%i|%j|%P|%T|%k|%C|%b"
+
+    def __init__(self, every: float = 5.0):
+        import threading
+
+        self.rows: dict[str, list[str]] = {}
+        self._every, self._stop = every, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def poll(self) -> None:
+        out = subprocess.run(["squeue", "--states=all", "-h", "-o", self.FORMAT], capture_output=True, text=True,
+                             timeout=60)
+        if out.returncode == 0:
+            for row in out.stdout.splitlines():
+                self.rows[row.split("|")[0]] = row.split("|")[1:]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self.poll()
+            except (OSError, subprocess.SubprocessError) as exc:  # a slow squeue: try again at the next poll
+                print(f"squeue poll failed: {exc}")
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.poll()  # the final states
+
+
 def _raise_on_sigterm(signum, frame):
     # pytest ends the session on KeyboardInterrupt; on the way out the fixture's finally stops the cluster
     raise KeyboardInterrupt(f"terminated by signal {signum}")
@@ -152,14 +193,13 @@ def runs(tmp_path_factory):
             mp.setenv("SLURM_PARTITION", PARTITION)
             mp.setenv("SLURM_ACCOUNT", "")
             plan = smk(slurm_wf, *args, "-n")  # what each job declares (threads, resources)
-            proc = smk(slurm_wf, *args, "--verbose", "--slurm-keep-successful-logs", timeout=1200)
-        # finished jobs stay visible to squeue for MinJobAge (300 s): what ran, where, how it ended
-        squeue = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%j|%P|%T|%k|%C|%b"],
-                                capture_output=True, text=True, check=True).stdout
+            # what ran, where, how it ended: recorded while the jobs run (and MinJobAge=3600 in the test cluster)
+            with _JobStates() as states:
+                proc = smk(slurm_wf, *args, "--verbose", "--slurm-keep-successful-logs", timeout=1200)
         assert local.wait(timeout=1200) == 0, f"local run failed:\n{local_log.read_text()[-6000:]}"
         return SimpleNamespace(slurm=slurm_wf, local=local_wf, out=proc.stdout + proc.stderr,
                                planned=_planned_jobs(plan.stdout + plan.stderr),
-                               squeue={r.split("|")[0]: r.split("|")[1:] for r in squeue.splitlines()})
+                               squeue=states.rows)
     finally:
         if local is not None and local.poll() is None:
             local.kill()

@@ -85,9 +85,13 @@ def test_demo_depth_table_has_the_six_rows_with_energy(demo):
     published = table[table["model"].str.startswith("published: ")]
     df = table[~table["model"].str.startswith("published: ")].copy()
     assert sorted(df["model"]) == sorted(DEPTH_MODELS)
-    # the published split-1 numbers sit under the table's own columns, ours above them
-    ss = published[published["model"] == "published: StereoSpike (Rancon et al., 2022)"].set_index("modality")
-    assert ss.loc["binocular", "mean_depth_error_cm"] == 18.5 and ss.loc["monocular", "mean_depth_error_cm"] == 21.7
+    # the published split-1 numbers sit under the table's own columns, ours above them; split 3's stay apart
+    ss = published[published["model"] == "published: StereoSpike (Rancon et al., 2022)"]
+    s1 = ss[ss["split"] == 1].set_index("modality")
+    s3 = ss[ss["split"] == 3].set_index("modality")
+    assert s1.loc["binocular", "mean_depth_error_cm"] == 18.5 and s1.loc["monocular", "mean_depth_error_cm"] == 21.7
+    assert s3.loc["binocular", "mean_depth_error_cm"] == 25.4 and s3.loc["monocular", "mean_depth_error_cm"] == 27.7
+    assert (df["split"] == 1).all()
     assert list(table["model"][:len(df)]) == list(df["model"]) and published["source"].str.contains("StereoSpike").all()
     assert set(zip(df["type"], df["modality"])) == {(t, m) for t in ("SNN", "HNN", "ANN")
                                                    for m in ("binocular", "monocular")}
@@ -110,13 +114,17 @@ def test_demo_lava_dl_models_are_exported_and_run_in_lava(demo, model):
     assert m["latency_steps"] >= len(parity["layers"]) - 1          # one step per layer in Lava
     exported = json.loads((lava / "export.json").read_text())["layers"]    # flatten is a reshape: not a Lava layer
     assert len(parity["layers"]) == len([e for e in exported if e["type"] != "flatten"])
-    if parity["bit_exact"]:
+    # the README's claim: every layer bit-exact except where a layer's per-step input overflowed Loihi's 24-bit
+    # accumulator (Lava wraps like the chip, slayer does not); such layers are counted and named, never hidden
+    n = len(parity["layers"])
+    assert n == {"gesture_sdnn": 7, "pose_sdnn": 20}[model]
+    for e in parity["layers"]:
+        assert e["bit_exact"] or e["acc_overflows"] > 0, e
+    exact = sum(e["bit_exact"] for e in parity["layers"])
+    assert parity["summary"] == f"{exact}/{n} layers bit-exact"
+    if parity["bit_exact"]:  # no overflow anywhere: the same outputs, so the same metric, as PyTorch
         assert m["lava"] == m["pytorch"] and m["max_abs_output_diff"] == 0
-    else:  # the residual difference is reported, per layer, with its cause (accumulator wrap) counted
-        assert parity["n_mismatch"] > 0 and parity["max_abs_diff"] > 0
-        assert m["lava"] == pytest.approx(m["pytorch"], rel=0.25, abs=0.25)
     if model == "gesture_sdnn":
-        assert parity["bit_exact"], parity["summary"]
         assert m["prediction_agreement_pct"] == 100.0 and m["unit"] == "%"
     else:
         assert set(m["lava_detail"]["mpjpe_2d"]) == {"cam2", "cam3"} and m["lava_detail"]["mpjpe_3d"] > 0

@@ -164,6 +164,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conv-impl", choices=("numpy", "lava"), default="numpy",
                    help="conv synapse: evsnn's numpy model (fast) or Lava's own lava.proc.conv")
     p.set_defaults(func=_netx_run)
+
+    def _nir_info(args: argparse.Namespace) -> dict:
+        from evsnn.nirx.graph import describe
+
+        return describe(args.file)
+
+    def _nir_run(args: argparse.Namespace) -> dict:
+        from evsnn.nirx.deploy import run_file
+        from evsnn.nirx.frameworks import FrameworkUnavailable
+
+        try:
+            return run_file(args.file, framework=args.framework, steps=args.steps, input_path=args.input,
+                            seed=args.seed, samples=args.samples)
+        except FrameworkUnavailable as exc:
+            raise EvsnnError(f"{args.file}: {exc}") from None
+
+    nir = groups.add_parser("nir", help="NIR graphs (.nir) in spikingjelly, snnTorch or Norse")
+    nir_cmds = nir.add_subparsers(dest="command", required=True)
+    p = nir_cmds.add_parser("info", help="validate a .nir file and print its nodes (shapes, neuron parameters) as "
+                            "JSON")
+    p.add_argument("file")
+    p.set_defaults(func=_nir_info)
+    p = nir_cmds.add_parser("run", help="run a .nir file in one framework; prints the output shape, the mean "
+                            "output and the spikes of every neuron node as JSON")
+    p.add_argument("file")
+    p.add_argument("--framework", choices=("spikingjelly", "snntorch", "norse"), default="spikingjelly")
+    p.add_argument("--steps", type=int, default=None, help="time steps (default: the input's length, or 8 for "
+                   "random input)")
+    p.add_argument("--input", default=None, help=".npy input [T, *input] or [T, N, *input] (default: random "
+                   "binary events sized from the file's Input node)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument("--samples", type=int, default=1, help="number of random input samples")
+    p.set_defaults(func=_nir_run)
     return parser
 
 

@@ -228,6 +228,16 @@ def split_indices(ds: "FrameCacheDataset", fraction: float, seed: int,
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
+def holdout_split(ds: "FrameCacheDataset") -> tuple[np.ndarray, np.ndarray] | None:
+    """(test indices, validation indices) of a test cache whose samples carry a ``validation`` flag (a protocol
+    that validates on part of the test sequence, as StereoSpike's does); None for a cache without it."""
+    with _open(ds.path) as h5, _reading(ds.path):
+        if "validation" not in h5:
+            return None
+        flag = h5["validation"][:].astype(bool)[ds.indices]
+    return np.flatnonzero(~flag), np.flatnonzero(flag)
+
+
 def time_major(batch: torch.Tensor) -> torch.Tensor:
     """[N, T, ...] -> [T, N, ...], the layout of spikingjelly's multi-step mode."""
     return batch.transpose(0, 1).contiguous()

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 
@@ -45,10 +46,45 @@ def _file_of(module: str, roots: tuple[str, ...]) -> Path | None:
     return None
 
 
+_STRINGS = re.compile(r'(?s)("""|\'\'\')(.*?)\1')
+_IMPORTS = re.compile(r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]*))",
+                      re.M)
+
+
+def _names(clause: str) -> list[str]:
+    """``a as b, c`` / ``(a, b,\n c)`` -> [a, c]."""
+    parts = clause.strip().strip("()").replace("\\\n", " ").split(",")
+    return [p.split()[0] for p in (q.strip() for q in parts) if p and p.split()[0] != "*"]
+
+
 @functools.lru_cache(maxsize=None)
 def _parse_imports(path: str, mtime_ns: int, package: str) -> tuple[str, ...]:
     """Absolute names of everything ``path`` imports (``package``: the package the module is in, for relative
-    imports). Keyed on the file's mtime, so a long-lived process sees edits."""
+    imports). Keyed on the file's mtime, so a long-lived process sees edits.
+
+    A scan of the import statements with a regular expression (docstrings removed first): about 30x faster than
+    parsing with ``ast``, which matters because every dry run fingerprints every rule; ``tests/test_task_packages.py``
+    checks that it finds exactly what ``ast`` finds in every module of evsnn.
+    """
+    text = _STRINGS.sub("", Path(path).read_text())
+    names: list[str] = []
+    for m in _IMPORTS.finditer(text):
+        if m.group(3) is not None:  # import a.b, c as d
+            names += _names(m.group(3))
+            continue
+        mod, what = m.group(1), m.group(2)
+        level = len(mod) - len(mod.lstrip("."))
+        if level:
+            base = package.split(".")
+            base = base[: len(base) - level + 1]
+            mod = ".".join(base + ([mod.lstrip(".")] if mod.lstrip(".") else []))
+        names.append(mod)
+        names += [f"{mod}.{a}" for a in _names(what)]  # `from pkg import module`
+    return tuple(n for n in names if n)
+
+
+def _parse_imports_ast(path: str, package: str) -> tuple[str, ...]:
+    """The same with ``ast`` (the reference the fast scan is tested against)."""
     tree = ast.parse(Path(path).read_text(), filename=path)
     names: list[str] = []
     for node in ast.walk(tree):
@@ -62,7 +98,7 @@ def _parse_imports(path: str, mtime_ns: int, package: str) -> tuple[str, ...]:
             else:
                 mod = node.module or ""
             names.append(mod)
-            names += [f"{mod}.{a.name}" for a in node.names if a.name != "*"]  # `from pkg import module`
+            names += [f"{mod}.{a.name}" for a in node.names if a.name != "*"]
     return tuple(n for n in names if n)
 
 

@@ -134,7 +134,46 @@ def _numba_kernels():
                 return i
         return -1
 
-    return count_segments, count_time, first_unsorted
+    @numba.njit(cache=True, nogil=True)
+    def voxel(ev, B, H, W, acc_lo, acc_hi):  # pragma: no cover - compiled
+        """The numpy voxel_grid's arithmetic event by event: acc_lo[lo, y, x] += pol - w_hi and
+        acc_hi[hi, y, x] += w_hi, each summed in event order like np.bincount (so lo + hi is bit-identical)."""
+        n = ev.size
+        HW = H * W
+        t0 = ev[0].t
+        span = np.float64(ev[n - 1].t - t0)
+        scale = (B - 1) / span if span > 0 else 0.0
+        top = np.float64(B - 1)
+        prev = t0
+        for i in range(n):
+            r = ev[i]
+            ti = r.t
+            if ti < prev:
+                return 2, i
+            prev = ti
+            xi = np.int64(r.x)
+            yi = np.int64(r.y)
+            if xi < 0 or xi >= W or yi < 0 or yi >= H:
+                return 1, i
+            ts = np.float64(ti - t0) * scale
+            tb = np.floor(ts)
+            if tb < 0.0:
+                tb = 0.0
+            elif tb > top:
+                tb = top
+            frac = ts - tb
+            pol = 1.0 if r.p != 0 else -1.0
+            lo = np.int64(tb)
+            w_hi = pol * frac
+            if lo + 1 >= B:
+                w_hi = 0.0
+            hi = lo + 1 if lo + 1 < B else B - 1
+            pix = yi * W + xi
+            acc_lo[lo * HW + pix] += pol - w_hi
+            acc_hi[hi * HW + pix] += w_hi
+        return 0, -1
+
+    return count_segments, count_time, first_unsorted, voxel
 
 
 def numba_available() -> bool:
@@ -636,7 +675,8 @@ def integrate_by_time_bins(
     return integrate_segments(events, j_l, j_r, H, W, downsample=k, dtype=dt, backend=backend)
 
 
-def voxel_grid(events: Any, n_bins: int, H: int, W: int, dtype: Any = np.float32) -> np.ndarray:
+def voxel_grid(events: Any, n_bins: int, H: int, W: int, dtype: Any = np.float32,
+               backend: str = "auto") -> np.ndarray:
     """The event voxel grid of Zhu et al. (CVPR 2019), bilinear in time, signed polarity.
 
     With ``t* = (n_bins - 1) * (t - t[0]) / (t[-1] - t[0])`` (``t* = 0`` for all events when
@@ -645,8 +685,21 @@ def voxel_grid(events: Any, n_bins: int, H: int, W: int, dtype: Any = np.float32
         V[b, y, x] = sum_i p_i * max(0, 1 - |b - t*_i|)
 
     so every event splits its polarity between the two bins around ``t*``, and summing over bins gives the
-    signed event count of each pixel. This is rpg_e2vid's ``events_to_voxel_grid``; tonic's
-    ``to_voxel_grid`` scales by ``n_bins`` instead of ``n_bins - 1`` and differs.
+    signed event count of each pixel.
+
+    Conventions differ between libraries, and this one is deliberate:
+
+    - evsnn (here) = rpg_e2vid's ``events_to_voxel_grid``: time scaled by ``B - 1``, so the first event sits on bin
+      0 and the last on bin ``B - 1``;
+    - tonic's ``to_voxel_grid`` scales by ``B`` (``t* = B (t - t[0]) / (t[-1] - t[0])``): the last event falls past
+      the last bin centre, and the grids differ from e2vid's;
+    - evlib's ``create_voxel_grid`` (0.13) also scales by ``B``: of events at 0, 250 and 1000 us, the second
+      lands at 1.25 and the last at 5.0, past the last bin, and is dropped (checked with B = 5); it returns
+      sparse (x, y, bin, contribution) rows, not a dense grid.
+
+    ``backend``: ``"numba"`` (the default when numba is importable) runs one compiled pass that checks the order
+    and the frame on the way and accumulates in float64 in event order, so its result is bit-identical to the
+    ``"numpy"`` path (two weighted ``np.bincount``); benchmarks/bench_frames.py has both beside evlib.
 
     Args:
         events: structured array or mapping with ``x``, ``y``, ``t`` (sorted), ``p``.
@@ -669,6 +722,15 @@ def voxel_grid(events: Any, n_bins: int, H: int, W: int, dtype: Any = np.float32
         raise ValueError(f"events t has {t.size} entries, x has {n}")
     if n == 0:
         return np.zeros((B, H, W), dtype=dt)
+    backend = _resolve_backend(backend)
+    if backend == "numba":
+        size = B * H * W
+        acc_lo, acc_hi = np.zeros(size), np.zeros(size)
+        code, _ = _numba_kernels()[3](_records(events, ("x", "y", "p", "t")), B, H, W, acc_lo, acc_hi)
+        if code == 0:
+            acc_lo += acc_hi
+            return acc_lo.reshape(B, H, W).astype(dt, copy=False)
+        # an event outside the frame or out of order: the numpy checks below raise the same error as the numpy path
     xi = x.astype(np.int64)
     yi = y.astype(np.int64)
     if xi.min() < 0 or xi.max() >= W or yi.min() < 0 or yi.max() >= H:

@@ -214,6 +214,7 @@ def plot_seeds(runs: pd.DataFrame, summary: pd.DataFrame, metric_col: str, path,
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    _save(fig, path)
 
 
 def plot_firing_rates(rates: dict, path, *, title: str = "", n_samples: int | None = None):

@@ -61,14 +61,49 @@ COST_NOTES = [
     *(_energy_note(col, name) for col, name in TABLE_ENERGY.items()),
     "lava_*: the netx export run in Lava (Loihi2SimCfg fixed_pt, CPU) on the first test samples, beside the PyTorch "
     "model on the same samples; lava_parity: layers bit-exact with slayer (rule lava_run)",
+    "nir_export: whether the spiking model was exported to NIR (rule export_nir; else the layer NIR cannot express, "
+    "rule nir_check); nir_<framework>_<metric>: the NIR file imported and run by that framework on the Lava stage's "
+    "test samples, beside the PyTorch model on the same samples (nir_torch_<metric>); nir_<framework>_parity: neuron "
+    "layers whose spikes are identical to the PyTorch model's, else the fraction of spikes that differ and the "
+    "largest difference (rule nir_run)",
 ]
 
 
-def collect_runs(models, configs: dict, summaries, metrics, costs, lava_models=(), lava=()) -> dict[str, dict]:
+def collect_runs(models, configs: dict, summaries, metrics, costs, lava_models=(), lava=(), nir_models=(),
+                 nir=()) -> dict[str, dict]:
     """The ``runs`` mapping of the table functions from a table rule's params and inputs (same model order)."""
     lava_of = dict(zip(lava_models, lava))
-    return {m: {"summary": s, "metrics": e, "config": configs[m], "cost": c, "lava": lava_of.get(m)}
-            for m, s, e, c in zip(models, summaries, metrics, costs)}
+    nir_of = dict(zip(nir_models, nir))
+    return {m: {"summary": s, "metrics": e, "config": configs[m], "cost": c, "lava": lava_of.get(m),
+                "nir": nir_of.get(m)} for m, s, e, c in zip(models, summaries, metrics, costs)}
+
+
+def nir_parity_cell(parity: dict) -> str:
+    """'5/5 layers identical', or that plus the fraction of spikes that differ and the largest difference."""
+    if parity["identical"]:
+        return parity["summary"]
+    return (f"{parity['summary']}; {100 * parity['fraction_differ']:.3g} % differ, max |diff| "
+            f"{parity['max_abs_diff']:.3g}")
+
+
+def nir_columns(path) -> dict:
+    """The NIR columns of a model from rule nir_run's or nir_check's metrics.json."""
+    nr = json.loads(open(path).read())
+    if not nr.get("exportable") or "frameworks" not in nr:
+        return {"nir_export": nr.get("reason", "not exported")}
+    row = {"nir_export": "ok"}
+    metric = nr.get("metric")
+    torch_value = None
+    for fw, e in nr["frameworks"].items():
+        if "error" in e:
+            row[f"nir_{fw}_parity"] = f"not run: {e['error']}"
+            continue
+        row[f"nir_{fw}_{e['metric']}"] = round(e["value"], 3)
+        row[f"nir_{fw}_parity"] = nir_parity_cell(e["parity"])
+        torch_value = e["pytorch"]
+    if torch_value is not None and metric:
+        row[f"nir_torch_{metric}"] = round(torch_value, 3)
+    return row
 
 
 def cost_lava_columns(r: dict) -> dict:
@@ -98,6 +133,8 @@ def cost_lava_columns(r: dict) -> dict:
         row[f"torch_{lv['metric']}_same_samples"] = round(lv["pytorch"], 3)
         row["lava_parity"] = lv["parity"]["summary"]
         row["lava_s_per_sample"] = round(lv["seconds_per_sample"], 2)
+    if r.get("nir"):
+        row.update(nir_columns(r["nir"]))
     return row
 
 
@@ -349,7 +386,8 @@ def write_task_table(task, params, inputs, outputs) -> pd.DataFrame:
     from evsnn.plots import plot_metric_vs_energy
 
     runs = collect_runs(params.models, params.configs, inputs.summaries, inputs.metrics, inputs.costs,
-                        params.lava_models, inputs.lava)
+                        params.lava_models, inputs.lava, getattr(params, "nir_models", ()),
+                        getattr(inputs, "nir", ()))
     spec = task.call("table", runs)
     entries = load_published(task.path(task.published)) if task.published else []
     per_run = spec.df.copy()

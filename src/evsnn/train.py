@@ -1,9 +1,10 @@
 """The one training loop of evsnn (every task, every framework that is a torch.nn.Module).
 
-- optimiser Adam, SGD or RMSprop (Keras 2.2.4's update rule, the DHP19 CNN's optimiser), cosine annealing or
-  step LR, AMP on CUDA;
+- optimiser Adam, SGD or RMSprop (Keras 2.2.4's update rule, the DHP19 CNN's optimiser), cosine annealing, step or
+  multistep LR (StereoSpike's: milestones [8, 42, 60], gamma 0.5), AMP on CUDA;
 - a validation split carved from the training data for model selection (``train.val_split``: stratified and
-  seeded, or the PLIF paper's deterministic per-class tail); the test split is evaluated every epoch too, so both
+  seeded, or the PLIF paper's deterministic per-class tail), or the items a test cache flags as validation (a
+  protocol that validates on part of the test sequence); the test split is evaluated every epoch too, so both
   numbers the PLIF paper reports are available: the test accuracy of the validation-selected epoch
   ("accuracy-B") and the maximum test accuracy over training ("accuracy-A");
 - ``train.init``: start from the weights of a model.pt (e.g. the official DHP19 CNN imported by
@@ -37,7 +38,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from evsnn.data import FrameCacheDataset, split_indices, time_major
+from evsnn.data import FrameCacheDataset, holdout_split, split_indices, time_major
 from evsnn.config import RUNTIME_TRAIN_KEYS, result_train_settings
 from evsnn.errors import ConfigError, TrainingError, TrainingInterrupted
 from evsnn.models import build_model, count_parameters
@@ -60,7 +61,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but no CUDA device is available here; use 'cpu' or 'auto'")
+        found = (f"this torch {torch.__version__} is a CPU-only build" if torch.version.cuda is None else
+                 f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees {torch.cuda.device_count()} devices; "
+                 f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}")
+        raise ConfigError(f"train.device is 'cuda' but no CUDA device is available here ({found}); use 'cpu' or "
+                          "'auto', or run the job on a GPU node (SLURM: the train job asks for --gpus=1)")
     return torch.device(name)
 
 
@@ -130,6 +135,12 @@ def make_scheduler(opt, cfg: dict):
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.get("T_max") or cfg["epochs"])
     if cfg["scheduler"] == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg["step_size"], gamma=cfg["gamma"])
+    if cfg["scheduler"] == "multistep":
+        milestones = cfg.get("milestones")
+        if not milestones:
+            raise ConfigError("train.scheduler is 'multistep' but train.milestones (the epochs after which the "
+                              "learning rate is multiplied by train.gamma) is not set")
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(milestones), gamma=cfg["gamma"])
     return None
 
 
@@ -368,12 +379,17 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
 
     full = FrameCacheDataset(train_cache)
     test = FrameCacheDataset(test_cache)
-    try:
-        tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"],
-                                       method=cfg.get("val_split", "stratified_random"))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
+    held = holdout_split(test)
+    if held is not None:  # the protocol validates on flagged items of the test sequence (StereoSpike's)
+        train_ds, val_ds, test = full, test.subset(held[1]), test.subset(held[0])
+        log.info("validation: the %d flagged items of the test cache (train.val_fraction not used)", len(val_ds))
+    else:
+        try:
+            tr_idx, va_idx = split_indices(full, cfg["val_fraction"], cfg["seed"],
+                                           method=cfg.get("val_split", "stratified_random"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        train_ds, val_ds = full.subset(tr_idx), full.subset(va_idx)
     task = make_task(spec.task, cfg, full, test)   # the task package's loss / metric adapter
     n_classes = int(task.n_classes)
     in_shape = full.frame_shape[1:]

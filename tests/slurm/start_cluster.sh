@@ -188,11 +188,13 @@ SchedulerType=sched/backfill
 MpiDefault=none
 SwitchType=switch/none
 # no slurmdbd: sacct has nothing to query; snakemake polls with squeue, which sees finished jobs for MinJobAge s
-# (the executor plugin needs MinJobAge >= 3x slurm-init-seconds-before-status-checks)
+# (the executor plugin needs MinJobAge >= 3x slurm-init-seconds-before-status-checks). 3600 s, not SLURM's default
+# 300 s: tests/test_slurm.py reads every job's final state from squeue after the whole run, which takes longer
+# than 300 s on a slow machine (the first job would be purged: a KeyError); the test also polls during the run.
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
-MinJobAge=300
+MinJobAge=3600
 ReturnToService=2
 SlurmdTimeout=60
 SlurmdParameters=config_overrides

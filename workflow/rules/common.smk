@@ -115,6 +115,28 @@ def lava_models(task=None):
     return [m for m in MODELS if model_cfg(m)["arch"] in lava_dl_archs() and task in (None, model_cfg(m)["task"])]
 
 
+def nir_models(task=None):
+    """The configured spiking models NIR can express (their architecture's NIR_WHEN holds for their net config):
+    exported to NIR and run in other frameworks when ``nir.run`` is on."""
+    from evsnn.models import nir_exportable
+
+    if not config["nir"]["run"]:
+        return []
+    return [m for m in MODELS if task in (None, model_cfg(m)["task"])
+            and nir_exportable(model_cfg(m)["arch"], model_cfg(m).get("net") or {})]
+
+
+def nir_check_models(task=None):
+    """The other spiking models: the table says which layer keeps them out of NIR (rule nir_check)."""
+    from evsnn.models import spiking_archs
+
+    if not config["nir"]["run"]:
+        return []
+    chosen = set(nir_models())
+    return [m for m in MODELS if task in (None, model_cfg(m)["task"]) and m not in chosen
+            and model_cfg(m)["arch"] in spiking_archs()]
+
+
 def figure_models(task, figure):
     """The models of ``task`` a declared extra figure applies to."""
     return [m for m in models_of_task(task) if not figure.archs or model_cfg(m)["arch"] in figure.archs]
@@ -128,6 +150,7 @@ def table_inputs(task):
         "metrics": expand(f"{RES}/eval/{{model}}/metrics.json", model=models),
         "costs": expand(f"{RES}/eval/{{model}}/cost.json", model=models),
         "lava": expand(f"{RES}/lava/{{model}}/metrics.json", model=lava_models(task)),
+        "nir": expand(f"{RES}/nir/{{model}}/metrics.json", model=nir_models(task) + nir_check_models(task)),
     }
 
 
@@ -160,6 +183,9 @@ def final_outputs():
     out += [f"{RES}/eval/{m}/cost.json" for m in MODELS]
     for m in lava_models():
         out += [f"{RES}/lava/{m}/{f}" for f in ("network.net", "metrics.json", "parity.json")]
+    for m in nir_models():
+        out += [f"{RES}/nir/{m}/{f}" for f in ("model.nir", "metrics.json")]
+    out += [f"{RES}/nir/{m}/metrics.json" for m in nir_check_models()]
     out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]
     out += [f"{RES}/report/summary.html", f"{RES}/report/summary_body.html"]
     return out
@@ -171,7 +197,7 @@ def _known(names):
 
 
 def _unknown_name(w):
-    kinds = {"models": ("model", MODELS), "eval": ("model", MODELS), "lava": ("model", MODELS),
+    kinds = {"models": ("model", MODELS), "eval": ("model", MODELS), "lava": ("model", MODELS), "nir": ("model", MODELS),
              "frames": ("frames entry", FRAMES), "data": ("dataset", DATASETS)}
     what, names = kinds[w.stage]
     raise WorkflowError(f"{RES}/{w.stage}/{w.name}/{w.file}: '{w.name}' is not a {what} of this config; "

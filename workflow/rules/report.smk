@@ -25,6 +25,7 @@ rule table:
         caption=lambda w: table_caption(w.task),
         models=lambda w: models_of_task(w.task),
         lava_models=lambda w: lava_models(w.task),
+        nir_models=lambda w: nir_models(w.task) + nir_check_models(w.task),
         configs=lambda w: {m: model_record(m) for m in models_of_task(w.task)},
         code=lambda w: code("evsnn.tables", "evsnn.plots", *get_task(w.task).entry_modules("table")),
     log:

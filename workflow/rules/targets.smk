@@ -8,7 +8,7 @@ rule unknown_target:
     output:
         f"{RES}/{{stage}}/{{name}}/{{file}}",
     wildcard_constraints:
-        stage="models|eval|lava|frames|data",
+        stage="models|eval|lava|nir|frames|data",
         name=_known(sorted(set(MODELS) | set(FRAMES) | set(DATASETS))),
     log:
         f"{RES}/logs/unknown_target/{{stage}}/{{name}}/{{file}}.log",

@@ -103,6 +103,8 @@ class LayerInfo:
             out["neuron"] = self.neuron
         if self.threshold is not None:
             out["threshold"] = self.threshold
+            if self.threshold == 0 and self.neuron == "SDNN":
+                out["zero_threshold"] = True
         if self.n_weights:
             out["n_weights"] = self.n_weights
         out.update({k: v for k, v in self.params.items() if not isinstance(v, np.ndarray)})
@@ -218,16 +220,17 @@ def _neuron_spec(raw: dict, where: str, path: str, *, is_input: bool) -> dict:
         if not sigma:
             _need(n, ["vThMant"], f"{where} neuron", path)
         vth = int(np.asarray(n.get("vThMant", 0)).ravel()[0])
-        if not sigma and vth < 1 and not is_input:
-            raise FormatError(path, None, f"{where}: SDNN threshold vThMant={vth} < 1 (a threshold below 1/64 "
-                                          "quantises to 0)")
+        if not sigma and vth < 0:
+            raise FormatError(path, None, f"{where}: SDNN threshold vThMant={vth} < 0")
+        # vThMant = 0 is what lava-dl's export writes for a slayer threshold below 1/64: slayer's float threshold is
+        # lost, and in Lava (|change| >= 0) every non-zero change is sent; it runs, and is reported (ZERO_THRESHOLD)
         bits = int(np.asarray(n.get("messageBits", 16)).ravel()[0])
         # A delta neuron's state is value * 2**(6 + spike_exp + state_exp) (weights carry 6 fractional bits) and
         # it sends state >> state_exp = value * 2**12; a sigma (output) neuron sends its accumulated input,
         # weight (x 2**6) times graded spike (x 2**12) = value * 2**18.
         scale = 1 << (6 + SPIKE_EXP + STATE_EXP) if sigma else 1 << (6 + SPIKE_EXP)
         return {"kind": "SDNN-sigma" if sigma else "SDNN", "vth": vth, "bits": bits, "scale": scale,
-                "threshold": None if sigma else vth / 64.0}
+                "threshold": None if sigma else vth / 64.0, "zero_threshold": not sigma and vth == 0}
     if ntype in ("CUBA", "LOIHI"):
         _need(n, ["vThMant", "iDecay", "vDecay"], f"{where} neuron", path)
         if "gradedSpike" in n and bool(np.asarray(n["gradedSpike"]).ravel()[0]):
@@ -820,6 +823,17 @@ def load_network(path: str | os.PathLike, *, reset_interval: int = 0, input_shap
     return net, infos
 
 
+#: how netx info / run explain layers with vThMant = 0
+ZERO_THRESHOLD = ("vThMant = 0: slayer's float threshold (below 1/64) was lost at export; in Lava these layers send "
+                  "every non-zero change")
+
+
+def zero_threshold_report(infos) -> dict:
+    """{"zero_threshold_layers": [indices], "zero_threshold_note": ...} when some SDNN layer has vThMant = 0."""
+    zero = [li.index for li in infos if li.neuron == "SDNN" and li.threshold == 0]
+    return {"zero_threshold_layers": zero, "zero_threshold_note": ZERO_THRESHOLD} if zero else {}
+
+
 def describe(path: str | os.PathLike, *, input_shape=None) -> dict:
     """Validate a .net file (building its Lava network) and summarise it as JSON-able dict."""
     _, infos = load_network(path, input_shape=input_shape)
@@ -829,4 +843,4 @@ def describe(path: str | os.PathLike, *, input_shape=None) -> dict:
             "input_shape": list(first.shape if first.type == "input" else first.in_shape),
             "output_shape": list(infos[-1].shape), "n_weights": int(sum(li.n_weights for li in infos)),
             "lava_layers": len(lava), "latency_steps": lava[-1].latency,
-            "neurons": sorted({li.neuron for li in infos if li.neuron})}
+            "neurons": sorted({li.neuron for li in infos if li.neuron}), **zero_threshold_report(infos)}

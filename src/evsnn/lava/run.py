@@ -377,7 +377,10 @@ def run_file(path, steps: int | None = None, input_path=None, seed: int = 0, sam
         x = (rng.random((int(samples), *shape, t)) < 0.2).astype(np.float64)
         source = f"random binary events (p=0.2, seed {seed})"
     res = run_netx(path, x, steps=steps, conv_impl=conv_impl, acc_bits=acc_bits)
+    from evsnn.lava.netx import zero_threshold_report
+
     out = {"file": os.fspath(path), "input": source}
     out.update(res.summary())
+    out.update(zero_threshold_report(res.layers))
     out["output_events"] = out.pop("output_nonzeros")
     return out

@@ -123,6 +123,54 @@ def _lava_dl_archs(items) -> frozenset[str]:
     return frozenset(out)
 
 
+def nir_conditions() -> dict[str, dict]:
+    """Architectures the workflow exports to NIR: arch -> the net config values that make it expressible, from the
+    builder class's ``NIR_WHEN`` literal (``{}``: always; read with ``ast``, no import). Architectures without one
+    are not exported (the workflow's ``nir_check`` names the layer that NIR cannot express)."""
+    return dict(_nir_conditions(tuple(sorted(static_registry().items()))))
+
+
+@functools.lru_cache(maxsize=None)
+def _nir_conditions(items) -> tuple:
+    out = []
+    for arch, (_, source, _, _) in items:
+        tree = ast.parse(Path(source).read_text(), filename=source)
+        builder = _literal_assign(tree, "ARCHS")
+        name = next(v.id for k, v in zip(builder.keys, builder.values) if k.value == arch)
+        node = _definition(tree, name)
+        if isinstance(node, ast.ClassDef):
+            value = _literal_assign(node, "NIR_WHEN")
+            if value is not None:
+                out.append((arch, ast.literal_eval(value)))
+    return tuple(out)
+
+
+def spiking_archs() -> frozenset[str]:
+    """Architectures whose builder class sets ``is_spiking = True`` at class level (read with ``ast``)."""
+    return _spiking_archs(tuple(sorted(static_registry().items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _spiking_archs(items) -> frozenset[str]:
+    out = set()
+    for arch, (_, source, _, _) in items:
+        tree = ast.parse(Path(source).read_text(), filename=source)
+        builder = _literal_assign(tree, "ARCHS")
+        name = next(v.id for k, v in zip(builder.keys, builder.values) if k.value == arch)
+        node = _definition(tree, name)
+        if isinstance(node, ast.ClassDef):
+            value = _literal_assign(node, "is_spiking")
+            if isinstance(value, ast.Constant) and value.value is True:
+                out.add(arch)
+    return frozenset(out)
+
+
+def nir_exportable(arch: str, net: dict) -> bool:
+    """Whether the workflow exports a model of ``arch`` with net config ``net`` to NIR (see :func:`nir_conditions`)."""
+    cond = nir_conditions().get(arch)
+    return cond is not None and all(net.get(k) == v for k, v in cond.items())
+
+
 def init_stages(arch: str) -> tuple[dict[str, str], tuple[str, ...]]:
     """The trained stages an architecture starts from (``train.init_from``): (role -> the architecture that role
     must name, the roles it cannot do without), read with ``ast`` from the builder class's ``INIT_FROM`` and

@@ -1,4 +1,6 @@
-"""The toy task's one architecture: mean frame -> linear classifier (time-major input [T, N, C, H, W])."""
+"""The toy task's one architecture: a time-weighted sum of the frames (late minus early: the direction of motion)
+-> a small classifier (time-major input [T, N, C, H, W])."""
+import torch
 import torch.nn as nn
 
 
@@ -9,7 +11,8 @@ class ToyNet(nn.Module):
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
     def forward(self, x):
-        return self.net(x.float().mean(0))
+        w = torch.linspace(-1.0, 1.0, x.shape[0], device=x.device).view(-1, 1, 1, 1, 1)
+        return self.net((x.float() * w).sum(0))
 
 
 ARCHS = {"toy_net": ToyNet}

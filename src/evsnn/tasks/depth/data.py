@@ -31,6 +31,7 @@ from evsnn.frames import integrate_by_time_bins, voxel_grid
 from evsnn.io.mvsec import (CAMERAS, SENSOR_SIZE, MVSECSequence, find_calibration, load_calibration, rectify_events,
                             scene_of, sequence_files)
 from evsnn.manifest import write_manifest
+from evsnn.tasks.depth.protocols import FRAME_US, ITEM_OFFSET, area_closing, ss_lists, ss_range
 from evsnn.util import atomic_path, fresh_dir, params_digest
 
 log = logging.getLogger("evsnn.depth")
@@ -54,7 +55,13 @@ FRAME_DEFAULTS = {
     "stride": 1,               # keep every stride-th depth map of the ranges
     "min_depth": 0.0,          # depths <= min_depth are invalid (NaN)
     "max_depth": None,         # depths > max_depth are invalid (NaN); None: keep all
+    "protocol": "evsnn",       # evsnn (windows before each depth map, above) | stereospike (protocols.py)
+    "fill_holes": None,        # area-closing threshold (pixels) on each depth map; None: 24 for stereospike, else 0
+    "frame_ranges": None,      # stereospike: {sequence: [start, stop]} replacing SS's slices (shorter data)
+    "val_items": None,         # stereospike: validation items of the test sequence (default: SS's list)
+    "test_items": None,        # stereospike: test items of the test sequence (default: SS's list)
 }
+PROTOCOLS = ("evsnn", "stereospike")
 
 
 # -------------------------------------------------------------------------------------------------- prepare
@@ -128,6 +135,11 @@ def prepare_mvsec(name: str, ds_cfg: dict, data_root: str, manifest_out: str) ->
     }
     for scene, c in calibrations.items():
         ref = MVSEC_FB.get(scene)
+        if ref is not None and source != "synthetic" and abs(c.fB - ref) > 0.01 * ref:
+            raise ConfigError(
+                f"{Path(calib[scene]) / f'camchain-imucam-{scene}.yaml'}: cam1.projection_matrix[0][3] gives a "
+                f"focal x baseline of {c.fB:.4f} px m, but the MVSEC {scene} recordings and their benchmark use "
+                f"{ref:.4f} px m (FORMATS 3.5): this calibration belongs to another rig or scene")
         if ref is not None and source != "synthetic" and abs(c.fB - ref) > 1e-3 * ref:
             log.warning("calibration of %s gives fB = %.6f, the benchmark uses %.6f", scene, c.fB, ref)
     raw = [Path(e[k]) for e in entries for k in ("data", "gt")]
@@ -166,6 +178,17 @@ def depth_options(frames_cfg: dict) -> dict:
     if int(opts["stride"]) < 1:
         raise ConfigError(f"frames mvsec.stride = {opts['stride']!r} must be >= 1")
     mvsec_split(opts["split"])
+    if opts["protocol"] not in PROTOCOLS:
+        raise ConfigError(f"frames mvsec.protocol = {opts['protocol']!r}; allowed: {', '.join(PROTOCOLS)}")
+    if opts["fill_holes"] is None:
+        opts["fill_holes"] = 24 if opts["protocol"] == "stereospike" else 0
+    if opts["protocol"] == "stereospike":
+        if opts["representation"] != "counts":
+            raise ConfigError("frames mvsec.protocol = stereospike uses count frames; set mvsec.representation: "
+                              "counts (or leave it out)")
+        if int(opts["split"]) == 2 and (opts["val_items"] is None or opts["test_items"] is None):
+            raise ConfigError("frames mvsec.split = 2: StereoSpike's protocol is run here for splits 1 and 3 "
+                              "(give mvsec.val_items and mvsec.test_items for split 2)")
     return opts
 
 
@@ -315,6 +338,8 @@ def build_depth_frames(manifest: dict, frames_cfg: dict, out_train: str, out_tes
     ``protocol`` (JSON: split, sequences and depth-index ranges), ``channels``, ``sequence_origins`` (JSON).
     """
     opts = depth_options(frames_cfg)
+    if opts["protocol"] == "stereospike":
+        return build_stereospike_frames(manifest, opts, out_train, out_test)
     split = mvsec_split(opts["split"])
     seqs = {s["name"]: s for s in manifest["sequences"]}
     missing = [s for role in ("train", "test") for s in split[role] if s not in seqs]
@@ -377,8 +402,10 @@ def build_depth_frames(manifest: dict, frames_cfg: dict, out_train: str, out_tes
                             t0 = t_d - opts["window_us"]
                             ev = [rectify_events(seq.events(cam, t0, t_d), *cal.maps[cam]) for cam in CAMERAS]
                             frames = stereo_representation(ev[0], ev[1], t_d, opts, box)
-                            label = depth_label(seq.depth(i, "left", "rect"), box, k, opts["min_depth"],
-                                                opts["max_depth"])
+                            raw_depth = seq.depth(i, "left", "rect")
+                            if opts["fill_holes"]:
+                                raw_depth = area_closing(raw_depth, opts["fill_holes"])
+                            label = depth_label(raw_depth, box, k, opts["min_depth"], opts["max_depth"])
                             if np.isfinite(label).any():
                                 drange[role][0] = min(drange[role][0], float(np.nanmin(label)))
                                 drange[role][1] = max(drange[role][1], float(np.nanmax(label)))
@@ -409,3 +436,156 @@ def build_depth_frames(manifest: dict, frames_cfg: dict, out_train: str, out_tes
                     "frames mvsec.ranges / range_fraction or the sequences' length")
     log.info("depth caches: %s samples, protocol %s", counts, protocol)
     return {"samples": counts, "protocol": protocol, "outputs": outs}
+
+
+# ------------------------------------------------------------------------------------- StereoSpike protocol
+def ss_rectify(ev: np.ndarray, x_map: np.ndarray, y_map: np.ndarray) -> np.ndarray:
+    """SS's rectification (urancon/StereoSpike@6254fec datasets/MVSEC/utils.py:31-56, 267-268): the rectified
+    coordinates of each raw pixel, events kept when ``0 <= x <= W`` and ``0 <= y <= H``, the pixel is the integer
+    part (an event landing exactly on x = W or y = H, where SS would index out of range, is dropped)."""
+    H, W = x_map.shape
+    x = ev["x"].astype(np.intp)
+    y = ev["y"].astype(np.intp)
+    inside = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+    xs, ys = np.where(inside, x, 0), np.where(inside, y, 0)
+    with np.errstate(invalid="ignore"):
+        xr, yr = x_map[ys, xs], y_map[ys, xs]
+        keep = inside & (xr >= 0) & (xr <= W) & (yr >= 0) & (yr <= H)
+        xi, yi = np.floor(np.where(keep, xr, 0)), np.floor(np.where(keep, yr, 0))
+        keep &= (xi < W) & (yi < H)
+    out = ev[keep].copy()
+    out["x"] = xi[keep]
+    out["y"] = yi[keep]
+    return out
+
+
+def _ss_frame(ev: np.ndarray, T: int, box, k: int, h: int, w: int) -> np.ndarray:
+    """(T, 2, h, w) counts of events already inside one 50-ms slot, channel 0 ON, 1 OFF (SS's order)."""
+    ev = _crop_events(ev, box, k)
+    out = np.zeros((T, 2, h, w), dtype=np.int32)
+    if len(ev):
+        t0 = int(ev["t"].min()) if T == 1 else 0
+        b = np.zeros(len(ev), dtype=np.intp) if T == 1 else np.minimum(((ev["t"] - t0) * T) // FRAME_US, T - 1)
+        pol = np.where(ev["p"] > 0, 0, 1)
+        np.add.at(out, (b, pol, ev["y"].astype(np.intp), ev["x"].astype(np.intp)), 1)
+    return out
+
+
+def _check_items(items, n_items, name, sequence, key, start, n_depth):
+    bad = [i for i in items if not 0 <= int(i) < n_items]
+    if bad:
+        raise ConfigError(f"frames mvsec.{key} runs past the sequence: item {max(bad)} of {sequence} needs depth map "
+                          f"{start + ITEM_OFFSET + max(bad)}, but the slice {name} holds {n_items} items "
+                          f"({n_depth} depth maps in the file); give frames mvsec.frame_ranges / {key} that fit")
+
+
+def build_stereospike_frames(manifest: dict, opts: dict, out_train: str, out_test: str) -> dict:
+    """The train and test caches of StereoSpike's protocol (:mod:`evsnn.tasks.depth.protocols`): every item of
+    the training sequences' slices in the train cache; the test sequence's validation and test items in the test
+    cache, marked by the per-sample dataset ``validation`` (1 = validation item), which the training loop uses as
+    its validation set and evaluation leaves out. Frames ``(T, 4, H, W)``: the 50-ms slot on SS's time grid
+    (split into T equal bins), channels left ON, left OFF, right ON, right OFF; labels: the left rectified depth
+    map after area closing (``fill_holes``, 24), zeros and NaN invalid, then crop / k x k mean as usual."""
+    split_no = int(opts["split"])
+    split = mvsec_split(split_no)
+    seqs = {s["name"]: s for s in manifest["sequences"]}
+    missing = [s for role in ("train", "test") for s in split[role] if s not in seqs]
+    if missing:
+        raise DataMissingError(f"MVSEC split {split_no} needs {', '.join(missing)}, which dataset "
+                               f"{manifest['dataset']} does not hold; add them to "
+                               f"datasets.{manifest['dataset']}.sequences")
+    size = tuple(next(iter(seqs.values())).get("size", SENSOR_SIZE))
+    k = int(opts["downsample"])
+    box = crop_box(opts["crop"], size, k)
+    H, W, T = box[2] // k, box[3] // k, opts["T"]
+    if FRAME_US % T:
+        raise ConfigError(f"frames T = {T} must divide the 50-ms slot of StereoSpike's protocol (1, 2, 5, 10, 25)")
+    val_items, test_items = ss_lists(split_no) if split_no in (1, 3) else ([], [])
+    if opts["val_items"] is not None:
+        val_items = [int(i) for i in opts["val_items"]]
+    if opts["test_items"] is not None:
+        test_items = [int(i) for i in opts["test_items"]]
+    dropped: list[int] = []
+    fB_sensor = float(manifest["fB"][seqs[split["test"][0]]["scene"]])
+    attrs = {"dataset": manifest["dataset"], "kind": "mvsec", "T": T, "downsample": k, "H": H, "W": W, "C": 4,
+             "channels": "left_on,left_off,right_on,right_off", "representation": "counts",
+             "protocol_name": "stereospike", "window_ms": 50.0, "window_us": FRAME_US, "bin_us": FRAME_US // T,
+             "crop": json.dumps(list(box)), "split": split_no, "fill_holes": int(opts["fill_holes"]),
+             "min_depth": float(opts["min_depth"]),
+             "max_depth": float("nan") if opts["max_depth"] is None else float(opts["max_depth"]),
+             "fB": fB_sensor / k, "fB_sensor": fB_sensor, "source_digest": manifest["digest"],
+             "synthetic": bool(manifest.get("synthetic")), "evsnn_version": evsnn.__version__,
+             "convention": "StereoSpike's protocol (evsnn.tasks.depth.protocols): item i of a slice [start, stop) "
+                           "= depth map start + 2 + i and the 50-ms slot of its camera's time grid; test cache "
+                           "holds validation (validation = 1) and test items"}
+    counts = {"train": 0, "val": 0, "test": 0}
+    protocol = {"split": split_no, "protocol": "stereospike", "train": {}, "test": {}}
+    with atomic_path(out_train, suffix=".h5") as tmp_train, atomic_path(out_test, suffix=".h5") as tmp_test:
+        writers = {"train": FrameCacheWriter(tmp_train, (T, 4, H, W), {**attrs, "role": "train"}),
+                   "test": FrameCacheWriter(tmp_test, (T, 4, H, W), {**attrs, "role": "test"})}
+        try:
+            for role in ("train", "test"):
+                for name in split[role]:
+                    entry = seqs[name]
+                    with MVSECSequence(entry["data"], entry["gt"]) as seq:
+                        cal = load_calibration(manifest["calibration"][entry["scene"]], entry["scene"],
+                                               size=seq.size, data_path=entry["data"])
+                        ts_us = seq.depth_ts_us("left", "rect")
+                        start, stop = ss_range(split_no, name, opts["frame_ranges"])
+                        where = f"[{start}, {stop}) of {name}"
+                        if stop > ts_us.size or start < 0:
+                            raise DataMissingError(
+                                f"StereoSpike's split-{split_no} slice {where} runs past the sequence, which has "
+                                f"{ts_us.size} depth maps in {entry['gt']}; set frames mvsec.frame_ranges.{name}")
+                        n_items = stop - start - ITEM_OFFSET
+                        if role == "train":
+                            items = [(i, 0) for i in range(n_items)]
+                        else:
+                            if split_no == 1 and opts["test_items"] is None and n_items == 1060:
+                                dropped = [i for i in test_items if i >= n_items]
+                                test_items = [i for i in test_items if i < n_items]
+                                if dropped:
+                                    log.warning("StereoSpike's split-1 test list names item(s) %s past the %d items "
+                                                "of %s; dropped (860 test items)", dropped, n_items, where)
+                            _check_items(val_items, n_items, where, name, "val_items", start, ts_us.size)
+                            _check_items(test_items, n_items, where, name, "test_items", start, ts_us.size)
+                            items = sorted([(i, 1) for i in val_items] + [(i, 0) for i in test_items])
+                        protocol[role][name] = [start, stop]
+                        t_lo = int(ts_us[start]) - FRAME_US
+                        t_hi = int(ts_us[stop - 1])
+                        grid0 = {}
+                        for cam in CAMERAS:
+                            first = seq.events(cam, t_lo + 1, t_hi)
+                            if not len(first):
+                                raise DataMissingError(f"{entry['data']}: no {cam} events in the slice {where}")
+                            grid0[cam] = int(first["t"][0])
+                        for i, is_val in tqdm(items, desc=f"mvsec {role} {name} (stereospike)", mininterval=2.0):
+                            slot = i + ITEM_OFFSET
+                            frames = np.zeros((T, 4, H, W), dtype=np.int32)
+                            for ci, cam in enumerate(CAMERAS):
+                                a = grid0[cam] + slot * FRAME_US
+                                b = min(a + FRAME_US, t_hi)
+                                ev = seq.events(cam, a + 1, b) if b > a + 1 else seq.events(cam, a, a)
+                                ev = ss_rectify(ev, *cal.maps[cam])
+                                if T > 1:
+                                    ev["t"] = ev["t"] - a
+                                frames[:, 2 * ci: 2 * ci + 2] = _ss_frame(ev, T, box, k, H, W)
+                            d_index = start + slot
+                            depth = np.asarray(seq.depth(d_index, "left", "rect"), dtype=np.float64)
+                            if opts["fill_holes"]:
+                                depth = area_closing(depth, opts["fill_holes"])
+                            label = depth_label(depth, box, k, opts["min_depth"], opts["max_depth"])
+                            writers[role].add(frames, label, f"{name}/{i // VAL_BLOCK:04d}",
+                                              (grid0["left"] + slot * FRAME_US, grid0["left"] + (slot + 1) * FRAME_US),
+                                              depth_index=np.int32(d_index), item=np.int32(i),
+                                              validation=np.int8(is_val))
+                            counts["val" if is_val else role] += 1
+        finally:
+            for w in writers.values():
+                w.h5.attrs["protocol"] = json.dumps(protocol)
+                w.h5.attrs["dropped_items"] = json.dumps(dropped)
+                w.h5.attrs["validation_from"] = "test_cache"
+                w.close()
+    log.info("StereoSpike depth caches: %s samples (%s)", counts, protocol)
+    return {"samples": counts, "protocol": protocol, "outputs": {"train": out_train, "test": out_test},
+            "dropped_items": dropped}

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from evsnn.data import FrameCacheDataset, time_major
+from evsnn.data import FrameCacheDataset, holdout_split, time_major
 from evsnn.tasks.depth.metrics import DepthTask
 from evsnn.train import load_model
 from evsnn.util import atomic_path, write_json
@@ -19,10 +19,12 @@ log = logging.getLogger("evsnn.tasks.depth.evaluate")
 
 @torch.no_grad()
 def predict_depth(model, ds: FrameCacheDataset, batch_size: int = 8) -> np.ndarray:
-    """Depth predictions in metres, (N, H, W) float32."""
+    """Depth predictions in metres, (N, H, W) float32 (of a model with per-step or per-head outputs [S, N, H, W],
+    the last)."""
     out = []
     for x, _ in DataLoader(ds, batch_size=batch_size, shuffle=False):
-        out.append(model(time_major(x)).float().numpy())
+        y = model(time_major(x))
+        out.append((y[-1] if y.dim() == 4 else y).float().numpy())
     return np.concatenate(out).astype(np.float32)
 
 
@@ -46,8 +48,10 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, task: DepthTask, groups: np.
 
 
 def plot_depth_maps(events: np.ndarray, pred: np.ndarray, gt: np.ndarray, path: str, *, title: str = "",
-                    max_depth: float | None = None) -> None:
-    """Rows = samples; columns = left-camera events, prediction, ground truth (grey = no depth), |error|."""
+                    max_depth: float | None = None, heads: np.ndarray | None = None) -> None:
+    """Rows = samples; columns = left-camera events, prediction, ground truth (grey = no depth), |error|.
+    ``heads`` (4, H, W): the multiscale heads' contributions to the first sample's prediction (the StereoSpike
+    family: coarse head 4 to fine head 1, their sum = the prediction), drawn as a last row."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +62,8 @@ def plot_depth_maps(events: np.ndarray, pred: np.ndarray, gt: np.ndarray, path: 
     vmax = max_depth or float(np.nanpercentile(np.where(valid, gt, np.nan), 99)) if valid.any() else 1.0
     err = np.where(valid, np.abs(pred - gt), np.nan) * 100.0
     emax = float(np.nanpercentile(err, 99)) if np.isfinite(err).any() else 1.0
-    fig, axes = plt.subplots(n, 4, figsize=(12, 2.6 * n + 0.6), squeeze=False)
+    fig, axes = plt.subplots(n + (heads is not None), 4, figsize=(12, 2.6 * (n + (heads is not None)) + 0.6),
+                             squeeze=False)
     cmap = plt.get_cmap("magma_r").copy()
     cmap.set_bad("0.75")
     for i in range(n):
@@ -74,6 +79,15 @@ def plot_depth_maps(events: np.ndarray, pred: np.ndarray, gt: np.ndarray, path: 
                 axes[i, j].set_title(lab, fontsize=10)
             if j:
                 fig.colorbar(ims[j], ax=axes[i, j], fraction=0.046, pad=0.02)
+    if heads is not None:
+        lim = float(np.nanpercentile(np.abs(heads), 99)) or 1.0
+        for j in range(4):
+            ax = axes[n, j]
+            im = ax.imshow(heads[j], cmap="coolwarm", vmin=-lim, vmax=lim, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"sample 1: head {4 - j} ({('1/8', '1/4', '1/2', '1/1')[j]} scale) (m)", fontsize=9)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -89,13 +103,16 @@ def evaluate_depth(model_path: str, test_cache: str, train_cache: str, out_metri
     torch.set_num_threads(threads)
     model, blob = load_model(model_path)
     test = FrameCacheDataset(test_cache)
+    held = holdout_split(test)
+    if held is not None:  # validation items of the test sequence are not test items
+        test = test.subset(held[0])
     train = FrameCacheDataset(train_cache)
-    gt = np.asarray(test.labels, dtype=np.float32)
+    gt = np.asarray(test.labels[test.indices], dtype=np.float32)
     pred = predict_depth(model, test)
     if pred.shape != gt.shape:
         raise ValueError(f"{model_path}: predictions {pred.shape} do not match the test depth maps {gt.shape}")
     task = DepthTask(cutoffs=tuple(cutoffs))
-    groups = np.asarray([test.trials[t].split("/")[0] for t in test.trial])
+    groups = np.asarray([test.trials[t].split("/")[0] for t in test.trial[test.indices]])
     metrics = depth_metrics(pred, gt, task, groups)
     const = constant_depth_baseline(np.asarray(train.labels, dtype=np.float32))
     base = depth_metrics(np.full_like(gt, const), gt, task)
@@ -113,7 +130,12 @@ def evaluate_depth(model_path: str, test_cache: str, train_cache: str, out_metri
     pick = np.linspace(0, len(test) - 1, min(n_figure, len(test))).round().astype(int)
     frames = np.stack([test[i][0].numpy() for i in pick])              # [k, T, C, H, W]
     events = frames[:, :, :2].sum(axis=(1, 2))                          # left camera, both polarities
-    plot_depth_maps(events, pred[pick], gt[pick], figure, title=title or blob["arch"])
+    heads = None
+    if "return_heads" in model.forward.__code__.co_varnames:  # the StereoSpike family's multiscale heads
+        with torch.no_grad():
+            _, h = model(time_major(torch.from_numpy(frames[:1])), return_heads=True)
+        heads = h[:, 0].float().numpy()
+    plot_depth_maps(events, pred[pick], gt[pick], figure, title=title or blob["arch"], heads=heads)
     log.info("%s: MDE %.1f cm (constant %.2f m: %.1f cm) on %d test samples", blob["arch"], result["mde_cm"],
              const, base["mde_cm"], len(test))
     return result

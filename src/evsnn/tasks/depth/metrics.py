@@ -19,7 +19,11 @@ class DepthTask:
 
     Loss over valid pixels only: ``l1_log`` (default: mean |log pred - log gt|, a relative error that weighs near
     and far pixels alike), ``silog`` (scale-invariant log loss of Eigen et al., NIPS 2014, lambda = 0.5, per
-    sample) or ``l1`` (mean |pred - gt| in metres, the metric itself).
+    sample), ``l1`` (mean |pred - gt| in metres, the metric itself) or ``stereospike`` (:func:`stereospike_loss`).
+
+    Models may output ``[S, N, H, W]``: per-step predictions, or the StereoSpike family's output-neuron potential
+    after each of its four heads; every loss takes all S (``stereospike`` sums them, the others average them)
+    and the metrics the last.
 
     Metrics (FORMATS 3.5): ``mde_cm`` = mean depth error, mean |pred - gt| over the valid GT pixels of a sample, in
     cm (the selection metric, lower is better); ``mde{c}_cm`` = the same over the valid pixels with GT depth <= c
@@ -36,7 +40,7 @@ class DepthTask:
     higher_is_better: bool = False
     metric_names: tuple = ("mde_cm", "mde10_cm", "mde20_cm", "mde30_cm")
 
-    LOSSES = ("l1_log", "silog", "l1")
+    LOSSES = ("l1_log", "silog", "l1", "stereospike")
 
     def __post_init__(self):
         if self.loss_name not in self.LOSSES:
@@ -47,6 +51,8 @@ class DepthTask:
         self.metric_names = ("mde_cm",) + tuple(f"mde{c:g}_cm" for c in self.cutoffs)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "stereospike":
+            return stereospike_loss(out if out.dim() == y.dim() + 1 else out.unsqueeze(0), y)
         if out.dim() == y.dim() + 1:  # per-step predictions [T, N, H, W]: every step against the labels
             return self.loss(out.flatten(0, 1), y.repeat(out.shape[0], *([1] * (y.dim() - 1))))
         out, y = out.float(), y.float()
@@ -89,6 +95,39 @@ class DepthTask:
 
     def reduce(self, name: str, total: float, n: int) -> float:
         return total / n
+
+
+#: Sobel kernels of the gradient-matching loss (urancon/StereoSpike@6254fec network/loss.py:59-65)
+_SOBEL = torch.tensor([[[[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]],
+                       [[[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]]]])
+
+
+def stereospike_loss(outs: torch.Tensor, y: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:
+    """StereoSpike's loss (urancon/StereoSpike@6254fec network/loss.py:7-135, train.py:128): for each of the S
+    predictions ``outs[s]`` (the output neuron's potential after each head), the scale-invariant loss on linear
+    depth, ``sum r^2 / n - (sum r)^2 / n^2`` with ``r = pred - gt`` over the n valid pixels, plus ``alpha`` (0.5)
+    times the gradient-matching loss, ``sum(|Sobel_x r| + |Sobel_y r|) / n`` over the valid pixels with r set to 0
+    at invalid ones before the Sobel filters (zero padding); summed over the S predictions (scale weights 1).
+
+    SS trains with batch 1, where its sums run over one map; here each term is computed per sample and averaged
+    over the samples that have valid pixels (the same at batch 1). SS resamples the ground truth to each head's
+    size with bilinear interpolation: its heads all predict at full resolution, where that is the identity."""
+    outs, y = outs.float(), y.float()
+    valid = _valid_depth(y)
+    has = valid.flatten(1).any(1)
+    if not bool(has.any()):
+        return outs.sum() * 0.0
+    outs, y, valid = outs[:, has], y[has], valid[has]
+    n = valid.flatten(1).sum(1).float()                                    # [N]
+    m = valid.float()
+    total = outs.new_zeros(())
+    for pred in outs:
+        r = torch.where(valid, pred - torch.where(valid, y, torch.zeros_like(y)), torch.zeros_like(pred))
+        si = (r ** 2).flatten(1).sum(1) / n - (r.flatten(1).sum(1) / n) ** 2
+        g = F.conv2d(r.unsqueeze(1), _SOBEL.to(r), padding=1)               # [N, 2, H, W]
+        gm = ((g.abs() * m.unsqueeze(1)).flatten(1).sum(1)) / n
+        total = total + (si + alpha * gm).mean()
+    return total
 
 
 def adapter(train_cfg: dict, train_ds, test_ds) -> DepthTask:

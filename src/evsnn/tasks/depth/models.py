@@ -293,8 +293,43 @@ class DepthHybrid(_DepthBase):
         return self._output(ann_logit + z.mean(0), h, w)
 
 
+
+
+# ----------------------------------------------------------------------------------------------- paper models
+# The classes live in evsnn.tasks.depth.stereospike (sources and layer lists there); these builders name them.
+def stereospike(in_shape=(4, 260, 346), n_classes=1, *, modality="binocular", width=1.0, neuron="if", tau=3.0,
+                multiply_factor=1.0, detach_reset=True):
+    """StereoSpike (Rançon et al. 2022; urancon/StereoSpike@6254fec network/SNN_models.py:63-192): 18,148,708
+    parameters binocular, 18,147,108 monocular at width 1; ``neuron: plif`` its PLIF variant (:251-330)."""
+    from evsnn.tasks.depth.stereospike import StereoSpike
+
+    return StereoSpike(in_shape, n_classes, modality=modality, width=width, neuron=neuron, tau=tau,
+                       multiply_factor=multiply_factor, detach_reset=detach_reset)
+
+
+def stereospike_ann(in_shape=(4, 260, 346), n_classes=1, *, modality="binocular", width=1.0, activation="sigmoid"):
+    """StereoSpike's equivalent ANN (urancon/StereoSpike@6254fec network/ANN_models.py:28-152): 18,158,788
+    parameters binocular at width 1."""
+    from evsnn.tasks.depth.stereospike import StereoSpikeANN
+
+    return StereoSpikeANN(in_shape, n_classes, modality=modality, width=width, activation=activation)
+
+
+def depthsnn_hnn(in_shape=(4, 260, 346), n_classes=1, *, modality="binocular", width=1.0, neuron="if", tau=3.0,
+                 multiply_factor=1.0, detach_reset=True, activation="leaky_relu"):
+    """The Depth-SNN hybrid (urancon/StereoSpike@e675c29 network/HYBRID_models.py:233-311): StereoSpike's spiking
+    encoder, the equivalent ANN's decoder with LeakyReLU(0.1)."""
+    from evsnn.tasks.depth.stereospike import DepthSNNHybrid
+
+    return DepthSNNHybrid(in_shape, n_classes, modality=modality, width=width, neuron=neuron, tau=tau,
+                          multiply_factor=multiply_factor, detach_reset=detach_reset, activation=activation)
+
+
 ARCHS = {
     "depth_ann": DepthANN,
     "depth_snn": DepthSNN,
     "depth_hybrid": DepthHybrid,
+    "stereospike": stereospike,
+    "stereospike_ann": stereospike_ann,
+    "depthsnn_hnn": depthsnn_hnn,
 }

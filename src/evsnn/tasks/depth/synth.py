@@ -183,8 +183,12 @@ class Plane:
     mean: float = 4.4
     seed: int = 0
     sharpness: float = 3.0
+    #: > 0: every texel blinks, its contrast times cos(2 pi blink_hz t + its own random phase) (a dynamic
+    #: random-dot texture: events without any motion)
+    blink_hz: float = 0.0
     grid: np.ndarray = field(repr=False, default=None)
     _lut: tuple = field(repr=False, default=None)
+    _phase: tuple = field(repr=False, default=None)
 
     def __post_init__(self):
         self.center = np.asarray(self.center, dtype=np.float64)
@@ -242,15 +246,28 @@ class Plane:
             self._lut = (self.texture_exact(uu[None, :], vv[:, None]).reshape(-1), nx, np.float32(1.0 / step))
         return self._lut
 
-    def texture(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    def texture(self, u: np.ndarray, v: np.ndarray, t: float | None = None) -> np.ndarray:
         """Log intensity at in-plane coordinates ``|u| < half_size[0]``, ``|v| < half_size[1]`` (float32), from the
-        lookup table (the exact texture up to 1/16 texel)."""
+        lookup table (the exact texture up to 1/16 texel); at time ``t`` (s) for a blinking texture."""
         lut, nx, inv = self._table()
         ix = ((u + np.float32(self.half_size[0])) * inv).astype(np.intp)
         iy = ((v + np.float32(self.half_size[1])) * inv).astype(np.intp)
         iy *= nx
         iy += ix
-        return lut[iy]
+        if not self.blink_hz or t is None:
+            return lut[iy]
+        if self._phase is None:
+            rng = np.random.default_rng(self.seed + 1)
+            ph = rng.uniform(0, 2 * np.pi, self.grid.shape).astype(np.float32)
+            gh, gw = self.grid.shape
+            ny = lut.size // nx
+            step = self.texel_m / LUT_SAMPLES
+            gx = np.clip(((np.arange(nx) + 0.5) * step / self.texel_m).astype(np.intp), 0, gw - 1)
+            gy = np.clip(((np.arange(ny) + 0.5) * step / self.texel_m).astype(np.intp), 0, gh - 1)
+            self._phase = (ph[gy[:, None], gx[None, :]].reshape(-1),)
+        phase = self._phase[0][iy]
+        m = np.float32(self.mean)
+        return m + (lut[iy] - m) * np.cos(np.float32(2 * np.pi * self.blink_hz * t) + phase)
 
 
 def make_scene(rng: np.random.Generator, *, n_planes: int = 4, depth_range=(1.0, 6.0), floor: bool = True,
@@ -292,6 +309,40 @@ def make_trajectory(rng: np.random.Generator, speed: float = 1.0):
         return amp * (np.sin(2 * np.pi * freq * t[:, None] + phase) - np.sin(phase))
 
     return c
+
+
+def make_dots_scene(rng: np.random.Generator, *, n_planes: int = 6, depth_range=(1.0, 5.0), texel_px: float = 16.0,
+                    contrast: float = 0.45, blink_hz: float = 4.0, focal: float = FOCAL_RECT,
+                    far_depth: float = 30.0, dot_density: float = 0.3) -> list[Plane]:
+    """A layout that only two eyes can measure: ``n_planes`` fronto-parallel rectangles at independent uniform
+    depths in ``depth_range``, in front of a far wall (``far_depth``, beyond the valid ground truth), all covered
+    with blinking random dots (:attr:`Plane.blink_hz`). Every size is drawn in *pixels* and scaled by the depth:
+    the image position (uniform over the frame), the image size (uniform 40-120 x 30-90 px half sizes) and the
+    dots' image size (``texel_px``) do not depend on the depth, there is no floor, and the rig does not move (no
+    motion parallax); what is left is the disparity ``fB / Z`` between the two cameras (and the occlusion order
+    of overlapping rectangles, which tells only which is nearer)."""
+    lo, hi = depth_range
+    planes = []
+    cx, cy = CX_RECT, CY_RECT
+    for i in range(n_planes):
+        z = rng.uniform(lo, hi)
+        hw_px, hh_px = rng.uniform(60, 150), rng.uniform(45, 110)
+        u, v = rng.uniform(0, SIZE[1]), rng.uniform(0, SIZE[0])
+        planes.append(Plane.fronto(z, (u - cx) * z / focal, (v - cy) * z / focal, (hw_px * z / focal, hh_px * z / focal),
+                                   texel_m=texel_px * z / focal, contrast=contrast, mean=rng.uniform(4.0, 4.8),
+                                   seed=int(rng.integers(2**31)), sharpness=6.0, blink_hz=blink_hz))
+    half = 1.2 * far_depth * max(cx, SIZE[1] - cx) / focal
+    planes.append(Plane.fronto(far_depth, 0.0, 0.0, (half, half), texel_m=texel_px * far_depth / focal,
+                               contrast=contrast, mean=4.4, seed=int(rng.integers(2**31)), sharpness=6.0,
+                               blink_hz=blink_hz))
+    for pl in planes:  # sparse dots: only a fraction of the texels blink (unambiguous left-right matches)
+        keep = rng.random(pl.grid.shape) < dot_density
+        pl.grid = np.where(keep, pl.grid, pl.mean).astype(np.float32)
+    return planes
+
+
+def _static(t):
+    return np.zeros((np.atleast_1d(t).size, 3))
 
 
 # ------------------------------------------------------------------------------------------------ render
@@ -341,7 +392,8 @@ class _Renderer:
                & (ray[:, 1] >= py.min() - m) & (ray[:, 1] <= py.max() + m))
         return np.flatnonzero(sel)
 
-    def render(self, c: np.ndarray, texture: bool = True) -> tuple[np.ndarray | None, np.ndarray]:
+    def render(self, c: np.ndarray, texture: bool = True, t: float | None = None
+               ) -> tuple[np.ndarray | None, np.ndarray]:
         """(log intensity or None, z-depth along the ray's z = 1 scale; inf where only background) at centre c."""
         dt = self.dtype
         zbuf = np.full(self.n, np.inf, dtype=dt)
@@ -361,7 +413,7 @@ class _Renderer:
             sel = idx[ok]
             zbuf[sel] = lam[ok]
             if texture:
-                img[sel] = pl.texture(u[ok].astype(np.float32, copy=False), v[ok].astype(np.float32, copy=False))
+                img[sel] = pl.texture(u[ok].astype(np.float32, copy=False), v[ok].astype(np.float32, copy=False), t)
         return img, zbuf
 
 
@@ -454,13 +506,24 @@ def _render_sequence(sequence: str, rig: StereoRig, *, seed: int, duration_s: fl
                      n_planes: int, depth_range, floor: bool, texel_m: float, contrast: float,
                      contrast_threshold: float, noise_rate: float, speed: float, max_valid_depth: float,
                      right_depth: bool, images: bool, row_drop: float, n_holes: float, planes=None,
-                     trajectory=None) -> dict:
+                     trajectory=None, scene_kind: str = "room", layout_s: float = 0.25, texel_px: float = 16.0,
+                     blink_hz: float = 4.0) -> dict:
     rng = np.random.default_rng(_seq_seed(seed, sequence))
-    scene = planes if planes is not None else make_scene(rng, n_planes=n_planes, depth_range=depth_range,
-                                                         floor=floor, texel_m=texel_m, contrast=contrast)
-    traj = trajectory if trajectory is not None else make_trajectory(rng, speed)
-    H, W = SIZE
     dur_us = int(round(duration_s * 1e6))
+    if planes is not None:
+        segments = [(0, planes)]
+    elif scene_kind == "dots":  # layouts: drawn below, once the depth timestamps are known
+        segments = None
+    else:
+        segments = [(0, make_scene(rng, n_planes=n_planes, depth_range=depth_range, floor=floor, texel_m=texel_m,
+                                   contrast=contrast))]
+    if trajectory is not None:
+        traj = trajectory
+    elif scene_kind == "dots":
+        traj = _static
+    else:
+        traj = make_trajectory(rng, speed)
+    H, W = SIZE
     image_ts = _timestamps(rng, duration_s, IMAGE_PERIOD_S, 0.0161, 3e-4)
     depth_ts = _timestamps(rng, duration_s, DEPTH_PERIOD_S, 0.0373, 3e-4)
     for i in range(depth_ts.size):  # never (almost) on an image timestamp
@@ -469,25 +532,37 @@ def _render_sequence(sequence: str, rig: StereoRig, *, seed: int, duration_s: fl
     depth_ts = depth_ts[depth_ts < duration_s]
     image_us = np.rint(image_ts * 1e6).astype(np.int64)
     depth_us = np.rint(depth_ts * 1e6).astype(np.int64)
+    if segments is None:
+        # a new layout every layout_s seconds (rounded to whole depth periods), switched 52 ms before a depth
+        # timestamp: the 50-ms window before each depth map sees a single layout
+        every = max(1, int(round(layout_s / DEPTH_PERIOD_S)))
+        starts = [0] + [int(t) - 52_000 for t in depth_us[every::every] if int(t) - 52_000 > 0]
+        segments = [(t, make_dots_scene(rng, n_planes=n_planes, depth_range=depth_range, texel_px=texel_px,
+                                        contrast=contrast, blink_hz=blink_hz, focal=rig.focal)) for t in starts]
+    scene = segments[0][1]
     step_us = max(1, int(round(step_s * 1e6)))
     times = np.unique(np.concatenate([np.arange(0, dur_us, step_us), image_us if images else [], [dur_us]]))
+    seg_starts = np.array([t for t, _ in segments])
+    times = np.unique(np.concatenate([times, seg_starts[1:]])).astype(np.int64)  # a render at every layout change
     centres_all = traj(times * 1e-6)
     out = {"events": {}, "images": {}, "depth": {}, "depth_raw": {}, "image_us": image_us, "depth_us": depth_us,
-           "planes": scene}
+           "planes": scene, "segments": segments}
     background = 4.25
+    seg_of = np.searchsorted(seg_starts, times, side="right") - 1
+    dseg_of = np.searchsorted(seg_starts, depth_us, side="right") - 1
     for cam_name in CAMERAS:
         cam = rig.camera(cam_name)
         centres = centres_all + cam.offset
-        r = _Renderer(scene, cam.ray, centres, background)
+        rs = [_Renderer(pl, cam.ray, centres, background) for _, pl in segments]
         C = (contrast_threshold * (1 + 0.1 * rng.standard_normal(H * W))).clip(0.5 * contrast_threshold)
         C = C.astype(np.float32)
-        L_prev, _ = r.render(centres[0])
+        L_prev, _ = rs[seg_of[0]].render(centres[0], t=times[0] * 1e-6)
         ref = L_prev.copy()
         pix_l, t_l, p_l = [], [], []
         img_index = {int(t): k for k, t in enumerate(image_us)}
         frames = np.zeros((len(image_us), H, W), dtype=np.uint8) if images else None
         for k in range(1, len(times)):
-            L_new, _ = r.render(centres[k])
+            L_new, _ = rs[seg_of[k]].render(centres[k], t=times[k] * 1e-6)
             pix, t, p = _events_step(L_prev, L_new, ref, C, int(times[k - 1]), int(times[k]), rng)
             if pix.size:
                 o = np.argsort(t, kind="stable")
@@ -511,16 +586,16 @@ def _render_sequence(sequence: str, rig: StereoRig, *, seed: int, duration_s: fl
         out["images"][cam_name] = frames
         # ground truth at the depth timestamps
         if cam_name == "left" or right_depth:
-            rect = _Renderer(scene, rig.rect_ray, centres, background, dtype=np.float64)
-            rawr = _Renderer(scene, cam.ray, centres, background, dtype=np.float64)
+            rects = [_Renderer(pl, rig.rect_ray, centres, background, dtype=np.float64) for _, pl in segments]
+            raw_rs = [_Renderer(pl, cam.ray, centres, background, dtype=np.float64) for _, pl in segments]
             cdepth = traj(depth_us * 1e-6) + cam.offset
             maps, raws = [], []
-            for c in cdepth:
-                _, z = rect.render(c, texture=False)
+            for c, si in zip(cdepth, dseg_of):
+                _, z = rects[si].render(c, texture=False)
                 z = z.reshape(H, W)
                 mask = _hole_mask(rng, z, max_valid_depth, row_drop, n_holes)
                 maps.append(np.where(mask, np.nan, z).astype(np.float32))
-                _, zr = rawr.render(c, texture=False)
+                _, zr = raw_rs[si].render(c, texture=False)
                 zr = (zr * cam.zfac).reshape(H, W)
                 mask = _hole_mask(rng, zr, max_valid_depth, row_drop, n_holes)
                 raws.append(np.where(mask, np.nan, zr).astype(np.float32))
@@ -569,7 +644,8 @@ def write_mvsec_tree(root: str | os.PathLike, *, sequences=("indoor_flying1", "i
                      contrast_threshold: float = 0.3, noise_rate: float = 0.02, speed: float = 1.0,
                      max_valid_depth: float = 8.0, right_depth: bool = False, images: bool = False,
                      row_drop: float = 0.01, n_holes: float = 2.0, compression: str | None = "gzip",
-                     planes=None, trajectory=None) -> dict:
+                     planes=None, trajectory=None, scene: str = "room", baseline_m: float | None = None,
+                     layout_s: float = 0.25, texel_px: float = 16.0, blink_hz: float = 4.0) -> dict:
     """Write a synthetic MVSEC tree under ``root``; return a summary (files, events per camera, depth maps,
     the rig's fB, the time origin of each sequence).
 
@@ -578,9 +654,18 @@ def write_mvsec_tree(root: str | os.PathLike, *, sequences=("indoor_flying1", "i
     ``contrast_threshold`` the log-intensity threshold, ``noise_rate`` background events per pixel and second,
     ``speed`` scales the rig's motion, ``max_valid_depth`` the farthest depth kept in the ground truth,
     ``row_drop`` / ``n_holes`` the lidar-like holes, ``images`` writes image_raw, ``right_depth`` the right
-    camera's depth maps too, ``compression`` the HDF5 filter ("gzip", "lzf" or None)."""
+    camera's depth maps too, ``compression`` the HDF5 filter ("gzip", "lzf" or None).
+
+    ``scene``: ``room`` (the moving rig in a room, above) or ``dots`` (:func:`make_dots_scene`: a static rig,
+    a new layout of blinking random-dot rectangles every ``layout_s`` seconds, dots ``texel_px`` pixels wide
+    blinking at ``blink_hz``; ``n_planes`` rectangles, ``depth_range`` their depths, ``floor`` and ``speed``
+    unused). ``baseline_m`` replaces the rig's baseline (default MVSEC's fB / f = 8.8 cm); the calibration written
+    (cam1 ``projection_matrix[0][3] = -fB``) says so."""
+    if scene not in ("room", "dots"):
+        raise ValueError(f"synthetic MVSEC scene must be 'room' or 'dots', not {scene!r}")
+    scene_kind = scene
     root = Path(root)
-    rig = make_rig()
+    rig = make_rig() if baseline_m is None else make_rig(fB=float(baseline_m) * FOCAL_RECT)
     summary = {"root": str(root), "fB": rig.fB, "focal": rig.focal, "sequences": {}}
     scenes = list(dict.fromkeys(scene_of(s) for s in sequences))
     for scene in scenes:
@@ -593,7 +678,8 @@ def write_mvsec_tree(root: str | os.PathLike, *, sequences=("indoor_flying1", "i
                                     depth_range=depth_range, floor=floor, texel_m=texel_m, contrast=contrast,
                                     contrast_threshold=contrast_threshold, noise_rate=noise_rate, speed=speed,
                                     max_valid_depth=max_valid_depth, right_depth=right_depth, images=images,
-                                    row_drop=row_drop, n_holes=n_holes, planes=planes, trajectory=trajectory)
+                                    row_drop=row_drop, n_holes=n_holes, planes=planes, trajectory=trajectory,
+                                    scene_kind=scene_kind, layout_s=layout_s, texel_px=texel_px, blink_hz=blink_hz)
         origin = 1_506_117_000 + 1000 * i
         t0_ros = origin + START_FRACTION_US * 1e-6
         counts = _write_hdf5(folder / data_file_name(seq), folder / gt_file_name(seq), rendered, t0_ros,

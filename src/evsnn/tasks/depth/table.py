@@ -9,7 +9,8 @@ from evsnn.tables import COST_NOTES, cost_lava_columns
 from evsnn.tasks import TableSpec
 
 #: model type of each depth architecture (the Depth-SNN / hybrid papers' SNN / HNN / ANN)
-DEPTH_TYPES = {"depth_snn": "SNN", "depth_hybrid": "HNN", "depth_ann": "ANN"}
+DEPTH_TYPES = {"depth_snn": "SNN", "depth_hybrid": "HNN", "depth_ann": "ANN", "stereospike": "SNN",
+               "depthsnn_hnn": "HNN", "stereospike_ann": "ANN"}
 
 
 def depth_table(runs: dict[str, dict]) -> pd.DataFrame:
@@ -20,7 +21,8 @@ def depth_table(runs: dict[str, dict]) -> pd.DataFrame:
         m = json.loads(open(r["metrics"]).read())
         cost = cost_lava_columns(r)
         row = {"model": name, "type": DEPTH_TYPES.get(summary["arch"], summary["arch"]),
-               "modality": m.get("modality", "binocular"), "mean_depth_error_cm": round(m["mde_cm"], 1),
+               "modality": m.get("modality", "binocular"), "split": int(summary.get("frames", {}).get("split", 1)),
+               "mean_depth_error_cm": round(m["mde_cm"], 1),
                "energy_mJ": cost.get("energy_mJ_fp32")}
         for k in sorted(m):
             if k.startswith("mde") and k.endswith("_cm") and k != "mde_cm":
@@ -37,7 +39,7 @@ def depth_table(runs: dict[str, dict]) -> pd.DataFrame:
         if (df[col] == df["mean_depth_error_cm"]).all():  # a cut-off beyond every depth (indoor scenes)
             df = df.drop(columns=col)
     if len(df):
-        df = df.sort_values(["modality", "type"], key=lambda s: s.map(order) if s.name == "type" else s,
+        df = df.sort_values(["split", "modality", "type"], key=lambda s: s.map(order) if s.name == "type" else s,
                             kind="stable").reset_index(drop=True)
     return df
 
@@ -45,7 +47,8 @@ def depth_table(runs: dict[str, dict]) -> pd.DataFrame:
 def table(runs: dict[str, dict]) -> TableSpec:
     notes = [
         "type: SNN (spiking encoder-decoder), HNN (hybrid: an ANN pass initialises the SNN), ANN (same skeleton, "
-        "ReLU); modality: binocular (both cameras) or monocular (left camera)",
+        "ReLU); modality: binocular (both cameras) or monocular (left camera); split: the MVSEC split (1: test "
+        "indoor_flying1, 3: test indoor_flying3); published rows carry the split they were measured on",
         "mean_depth_error_cm: mean |prediction - ground truth| over the valid (lidar) pixels of each test depth map, "
         "averaged over maps; mdeN_cm: the same over pixels closer than N m; baseline_constant_cm: the median "
         "training depth everywhere",

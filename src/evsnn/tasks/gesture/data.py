@@ -15,10 +15,10 @@ from tqdm import tqdm
 
 import evsnn
 from evsnn.data import FrameCacheWriter
-from evsnn.errors import DataMissingError
+from evsnn.errors import DataMissingError, FormatError
 from evsnn.events import slice_time
 from evsnn.frames import integrate_fixed_frames
-from evsnn.io.aedat3 import read_aedat3
+from evsnn.io import read_events
 from evsnn.manifest import write_manifest
 from evsnn.io.dvsgesture import CLASS_NAMES, list_trials, read_labels
 from evsnn.util import atomic_path, fresh_dir, params_digest
@@ -99,7 +99,11 @@ def build_gesture_frames(manifest: dict, frames_cfg: dict, out_train: str, out_t
             writer = FrameCacheWriter(tmp, shape, attrs)
             try:
                 for aedat, labels_csv in tqdm(trials[split], desc=f"frames {split}", mininterval=2.0):
-                    events, _ = read_aedat3(aedat)
+                    # the format comes from the file's content (AEDAT 3.1 in the real dataset; AEDAT 4.0, EVT, ...
+                    # read the same way), not from its name
+                    events, _ = read_events(aedat)
+                    if "c" in events.dtype.names:
+                        raise FormatError(aedat, None, "holds events of several cameras; a gesture recording has one")
                     order_ok = events.size < 2 or bool(np.all(np.diff(events["t"]) >= 0))
                     if not order_ok:
                         events = events[np.argsort(events["t"], kind="stable")]

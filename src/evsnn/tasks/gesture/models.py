@@ -15,6 +15,10 @@ on (README.md:122), max pooling, dropout 0.5 before each FC, the second on spike
 ``AvgPool1d(10, 10)`` over 110 outputs (``models.py:226``), 128 x 128 input (``models.py:277-282``); T=20, 1024
 epochs, batch 16, Adam lr 1e-3, cosine annealing with T_max 64 (``codes/train_val.py:53-55, 290-291``; README.md:122),
 MSE between the output firing rates and one-hot labels (``train_val.py:334-335``).
+Our options beside the paper's: ``pool="avg"`` (2x2 average instead of max pooling) and ``batch_norm=False``
+(convolutions with a bias instead of conv + batch norm): with both, and a LIF, PLIF or IF neuron, the network is
+a chain of layers that NIR expresses (``NIR_WHEN``; exported by :mod:`evsnn.nirx`, the voting readout as a fixed
+``Linear``). Batch norm alone would be folded into the convolutions at export; max pooling has no NIR node.
 
 ``gesture_sdnn``: a small lava-dl (slayer) network for Lava/Loihi deployment: Input, {Conv 3x3 + sum Pool 2}
 per entry of ``channels``, Flatten, Dense ``hidden``, and a Dense readout of ``n_classes``. With
@@ -38,10 +42,17 @@ class PLIFNet(nn.Module):
     """Spiking CNN for event frames, multi-step mode; ``forward`` resets the neuron states itself."""
 
     is_spiking = True
+    #: exported to NIR by the workflow when the net config has these values (read with ``ast``; the paper's
+    #: defaults, max pooling, are not expressible): evsnn.models.nir_archs, evsnn.nirx
+    NIR_WHEN = {"pool": "avg"}
 
     def __init__(self, in_shape, n_classes, *, channels=128, n_conv=5, neuron="plif", tau=2.0,
-                 v_threshold=1.0, fc_hidden=512, dropout=0.5, voters=10, bias=True):
+                 v_threshold=1.0, fc_hidden=512, dropout=0.5, voters=10, bias=True, pool="max", batch_norm=True):
         super().__init__()
+        from evsnn.errors import ConfigError
+
+        if pool not in ("max", "avg"):
+            raise ConfigError(f"plif_net: pool must be 'max' (the paper's) or 'avg', not {pool!r}")
         c_in, h, w = in_shape
         if h % (2 ** n_conv) or w % (2 ** n_conv):
             raise ValueError(f"input {h}x{w} is not divisible by 2**n_conv = {2 ** n_conv} (n_conv={n_conv}); "
@@ -49,10 +60,12 @@ class PLIFNet(nn.Module):
         blocks = []
         for i in range(n_conv):
             blocks += [
-                layer.Conv2d(c_in if i == 0 else channels, channels, kernel_size=3, padding=1, bias=False),
-                layer.BatchNorm2d(channels),
+                # without batch norm the convolution has a bias (batch norm's shift when it is there)
+                layer.Conv2d(c_in if i == 0 else channels, channels, kernel_size=3, padding=1,
+                             bias=not batch_norm),
+                *([layer.BatchNorm2d(channels)] if batch_norm else []),
                 spiking_neuron(neuron, tau, v_threshold),
-                layer.MaxPool2d(2, 2),
+                layer.MaxPool2d(2, 2) if pool == "max" else layer.AvgPool2d(2, 2),
             ]
         self.conv = nn.Sequential(*blocks)
         feat = channels * (h // 2 ** n_conv) * (w // 2 ** n_conv)
@@ -67,6 +80,11 @@ class PLIFNet(nn.Module):
         )
         self.vote = layer.VotingLayer(voters)
         functional.set_step_mode(self, "m")
+
+    def nir_layers(self) -> list[tuple[str, nn.Module]]:
+        """The layers of ``forward`` in order, as (name, module): the chain evsnn.nirx exports."""
+        return [*((f"conv.{k}", m) for k, m in enumerate(self.conv)), *((f"fc.{k}", m) for k, m in enumerate(self.fc)),
+                ("vote", self.vote)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [T, N, C, H, W] event frames -> [N, n_classes] firing rates in [0, 1]."""

@@ -80,6 +80,43 @@ def crop_window(crop) -> tuple[int, int, int, int]:
     return (260 - rows) // 2, (CNN_WIDTH - cols) // 2, rows, cols
 
 
+def sensor_to_cache(u, v, downsample: int, crop_origin=(0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """Sensor pixels (of the 260 x 344 CNN input) -> cache pixels: the one pixel convention of the pose caches.
+
+    Integer coordinates are pixel centres, in the sensor and in the cache: sensor pixel ``x`` is the interval
+    ``[x - 0.5, x + 0.5)``. Cache pixel ``i`` is the mean of sensor pixels ``c0 + k*i ... c0 + k*i + k - 1``
+    (:func:`camera_frames`), so its centre is sensor ``c0 + k*i + (k - 1) / 2`` and a sensor coordinate ``u``
+    lies at cache ``(u - c0 - (k - 1) / 2) / k``. A heatmap whose peak is the grid point nearest to the label
+    (rounding, not truncation) then gives back ``u`` to within half a cache pixel with no mean bias.
+    ``crop_origin``: (row0, col0) of the crop in the CNN input. Inverse: :func:`cache_to_sensor`.
+    """
+    k = float(downsample)
+    r0, c0 = crop_origin
+    return ((np.asarray(u, dtype=np.float64) - c0 - (k - 1) / 2) / k,
+            (np.asarray(v, dtype=np.float64) - r0 - (k - 1) / 2) / k)
+
+
+def cache_to_sensor(uv_cache: np.ndarray, attrs: dict) -> np.ndarray:
+    """Cache pixels ``(..., 2)`` (u = column, v = row) -> sensor pixels of the 260 x 344 CNN input, for a cache
+    with these HDF5 attributes (``downsample``, ``crop``): the inverse of :func:`sensor_to_cache`."""
+    k = float(attrs.get("downsample", 1))
+    r0, c0, _, _ = json.loads(attrs.get("crop", json.dumps([0, 0, 260, CNN_WIDTH])))
+    uv = np.array(uv_cache, dtype=np.float64) * k + (k - 1) / 2
+    uv[..., 0] += c0
+    uv[..., 1] += r0
+    return uv
+
+
+def joint_labels(u, v, mask, downsample: int, crop=None) -> np.ndarray:
+    """Training targets ``(..., 2, J)`` in cache pixels from projected joints ``u, v, mask`` ``(..., J)`` in
+    sensor pixels: NaN where a joint is not visible or falls outside the crop (the official mask, applied to the
+    crop)."""
+    r0, c0, rows, cols = crop_window(crop)
+    mask = mask & (u - c0 > 0) & (u - c0 <= cols) & (v - r0 > 0) & (v - r0 <= rows)
+    uc, vc = sensor_to_cache(u, v, downsample, (r0, c0))
+    return np.stack([np.where(mask, uc, np.nan), np.where(mask, vc, np.nan)], axis=-2)
+
+
 def camera_frames(dvs: np.ndarray, camera: int, downsample: int, crop=None) -> np.ndarray:
     """(F, 260, 346, 4) uint8 -> (F, rows/k, cols/k) uint8 frames of one camera (centred crop of the CNN's
     260 x 344 input, then the mean over k x k blocks)."""
@@ -97,17 +134,13 @@ def camera_labels(P, xyz, crop=None, downsample: int = 1) -> np.ndarray:
     """Training labels of one camera: ``(F, 2, J)`` = (u, v) of the joints ``xyz`` (F, 3, J) in cache pixels.
 
     The official projection (:func:`evsnn.tasks.pose.preprocess.project`, v flipped) into the 260 x 344 CNN input,
-    minus the crop offset, divided by the downsample factor; NaN where the joint is outside the cropped image
-    (``0 < u <= cols``, ``0 < v <= rows``, the official mask). Not truncated: the heatmap targets truncate
-    (``train.heatmap_grid: integer``) or not (``float``)."""
+    in cache pixels by the one pixel convention (:func:`sensor_to_cache`); NaN where the joint is outside the
+    cropped image (``0 < u <= cols``, ``0 < v <= rows``, the official mask). Not truncated: the heatmap targets
+    truncate (``train.heatmap_grid: integer``) or not (``float``)."""
     from evsnn.tasks.pose.preprocess import project
 
-    r0, c0, rows, cols = crop_window(crop)
     u, v, mask = project(P, xyz, H=260, W=CNN_WIDTH)
-    u, v = u - c0, v - r0
-    mask &= (u > 0) & (u <= cols) & (v > 0) & (v <= rows)
-    k = downsample
-    return np.stack([np.where(mask, u / k, np.nan), np.where(mask, v / k, np.nan)], axis=1)
+    return joint_labels(u, v, mask, downsample, crop)
 
 
 def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test: str) -> dict:
@@ -133,7 +166,8 @@ def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test
                   "cameras": json.dumps(list(cameras)), "crop": json.dumps([r0, c0, rows, cols]), "n_classes": len(JOINTS), "joints": ",".join(JOINTS),
                   "preprocessing": json.dumps(pre), "source_digest": manifest["digest"],
                   "evsnn_version": evsnn.__version__,
-                  "convention": "labels = (u, v) of the last frame's joints in cache pixels (sensor px / downsample), "
+                  "convention": "labels = (u, v) of the last frame's joints in cache pixels, integer coordinates = pixel "
+                                "centres: cache = (sensor - crop origin - (downsample - 1) / 2) / downsample; "
                                 "v flipped as in the DHP19 notebooks; NaN = not visible"}
     with atomic_path(out_train, suffix=".h5") as tmp_train, atomic_path(out_test, suffix=".h5") as tmp_test:
         for split, tmp in (("train", tmp_train), ("test", tmp_test)):
@@ -147,6 +181,9 @@ def build_pose_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test
                     log.warning("skipping %s: %s", rec["name"], exc)
                     skipped.append(rec["name"])
                     continue
+                if stats.get("stopped_by_labels"):  # as the official code: frames end with the Vicon labels
+                    log.info("%s: the Vicon labels end before the events; %d frames kept (as the official "
+                             "ExtractEventsToFramesAndMeanLabels.m)", rec["name"], stats["frames"])
                 mov = movement_index(rec["session"], rec["movement"])
                 for cam in cameras:
                     frames = camera_frames(dvs, cam, k, opts.get("crop"))

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from evsnn.data import FrameCacheDataset, time_major
 from evsnn.io.dhp19 import FRONT_CAMERAS, read_camera_positions, read_projection_matrices
+from evsnn.tasks.pose.data import cache_to_sensor, sensor_to_cache
 from evsnn.tasks.pose.pose3d import heatmap_argmax, mean_pose_baseline, pose_metrics
 from evsnn.train import load_model
 from evsnn.util import atomic_path, write_json
@@ -37,13 +38,14 @@ def predict_heatmap_peaks(model, ds: FrameCacheDataset, batch_size: int = 16, pe
 
 
 def _to_sensor(uv_cache: np.ndarray, attrs: dict) -> np.ndarray:
-    """Cache pixels -> pixels of the 260 x 344 CNN input (centre of the k x k block, plus the crop offset)."""
-    k = float(attrs.get("downsample", 1))
+    """Cache pixels -> pixels of the 260 x 344 CNN input (:func:`evsnn.tasks.pose.data.cache_to_sensor`)."""
+    return cache_to_sensor(uv_cache, attrs)
+
+
+def to_cache(u, v, attrs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Sensor pixels -> cache pixels of a cache with these attributes (for figures drawn over cache frames)."""
     r0, c0, _, _ = json.loads(attrs.get("crop", "[0, 0, 260, 344]"))
-    uv = uv_cache * k + (k - 1) / 2
-    uv[..., 0] += c0
-    uv[..., 1] += r0
-    return uv
+    return sensor_to_cache(u, v, int(attrs.get("downsample", 1)), (r0, c0))
 
 
 def aligned_views(ds: FrameCacheDataset, h5extra: dict, cameras) -> dict:

@@ -25,10 +25,10 @@ def select_samples(ds, n: int, extra: dict) -> np.ndarray:
 
 def _pose_metrics(out: torch.Tensor, ds, sel: np.ndarray, extra: dict, p_matrices: str) -> dict:
     from evsnn.io.dhp19 import read_camera_positions, read_projection_matrices
-    from evsnn.tasks.pose.evaluate import _to_sensor
+    from evsnn.tasks.pose.data import cache_to_sensor
     from evsnn.tasks.pose.pose3d import heatmap_argmax, pose_metrics
 
-    uv = _to_sensor(heatmap_argmax(out.float().numpy())[0], ds.attrs)          # (n, J, 2) sensor pixels
+    uv = cache_to_sensor(heatmap_argmax(out.float().numpy())[0], ds.attrs)          # (n, J, 2) sensor pixels
     cams = extra["camera"][sel]
     order = sorted(int(c) for c in np.unique(cams))
     pred = {c: uv[cams == c] for c in order}

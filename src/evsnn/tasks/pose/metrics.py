@@ -60,10 +60,25 @@ def _blurred_one_hot(idx: torch.Tensor, n: int, sigma: float, dtype) -> torch.Te
     return out * inside[:, None].to(dtype)
 
 
-def gaussian_heatmaps(uv: torch.Tensor, H: int, W: int, sigma: float, grid: str = "float") -> torch.Tensor:
+def integer_positions(uv: torch.Tensor, downsample: float = 1.0) -> torch.Tensor:
+    """The integer-grid position of cache-pixel labels ``uv``: the official target and ground truth truncate the
+    projected position in sensor pixels (``int(u)``); in a cache downsampled by ``k`` that is the cache pixel
+    nearest to the truncated sensor position (the pixel convention of :func:`evsnn.tasks.pose.data.sensor_to_cache`:
+    sensor ``u`` lies at cache ``(u - c0 - (k - 1) / 2) / k`` for an integer crop origin ``c0``). At k = 1 this is
+    ``trunc(u)`` itself; at k > 1 it adds no mean offset on top of the truncation (a plain ``trunc`` of the cache
+    label would shift every target by half a cache pixel, k / 2 sensor pixels)."""
+    if downsample == 1:
+        return torch.trunc(uv)
+    off = (downsample - 1) / 2
+    return torch.round((torch.floor(uv * downsample + off) - off) / downsample)
+
+
+def gaussian_heatmaps(uv: torch.Tensor, H: int, W: int, sigma: float, grid: str = "float",
+                      downsample: float = 1.0) -> torch.Tensor:
     """Target heatmaps [N, J, H, W] from joint positions ``uv`` [N, 2, J] (pixels, NaN = joint not visible).
 
-    ``grid="integer"``: the official DHP19 target (module docstring): one-hot at ``[trunc(v), trunc(u)]``,
+    ``grid="integer"``: the official DHP19 target (module docstring): one-hot at ``[trunc(v), trunc(u)]`` (in a cache
+    downsampled by ``downsample``: :func:`integer_positions`),
     Gaussian blur of std ``sigma`` as OpenCV does it (kernel radius :func:`blur_radius`, reflected border),
     divided by its maximum; equal to :func:`evsnn.tasks.pose.preprocess.heatmaps` (the scipy reference) up to float
     rounding. A joint whose truncated position falls outside the map gets an all-zero map.
@@ -77,7 +92,8 @@ def gaussian_heatmaps(uv: torch.Tensor, H: int, W: int, sigma: float, grid: str 
     if grid == "integer":
         n, j = uv.shape[0], uv.shape[2]
         valid = torch.isfinite(uv).all(1)                              # [N, J]
-        iuv = torch.where(valid[:, None], torch.trunc(torch.nan_to_num(uv)), torch.full_like(uv, -1)).long()
+        iuv = torch.where(valid[:, None], integer_positions(torch.nan_to_num(uv), downsample),
+                          torch.full_like(uv, -1)).long()
         dtype = uv.dtype if uv.dtype in (torch.float32, torch.float64) else torch.float32
         gx = _blurred_one_hot(iuv[:, 0].reshape(-1), W, sigma, dtype)  # [N*J, W]
         gy = _blurred_one_hot(iuv[:, 1].reshape(-1), H, sigma, dtype)  # [N*J, H]
@@ -146,11 +162,11 @@ class PoseTask:
 
     def targets(self, y: torch.Tensor, H: int, W: int) -> torch.Tensor:
         """The target heatmaps [N, J, H, W] of joint positions ``y`` [N, 2, J] (cache pixels)."""
-        return gaussian_heatmaps(y.float(), H, W, self.sigma, self.grid)
+        return gaussian_heatmaps(y.float(), H, W, self.sigma, self.grid, self.pixel_scale)
 
     def target_positions(self, y: torch.Tensor) -> torch.Tensor:
         """Where the targets put each joint [N, 2, J]: truncated for the integer grid, exact for the float one."""
-        return torch.trunc(y.float()) if self.grid == "integer" else y.float()
+        return integer_positions(y.float(), self.pixel_scale) if self.grid == "integer" else y.float()
 
     def joint_errors(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         peaks = heatmap_peaks(out.detach().float())
