@@ -40,6 +40,7 @@ _CSS = """
 # summary use the width, and keep it off the rule-graph page (Workflow), which shows the same description
 _REPORT_CSS = """
 .prose:has(.evsnn-summary) { max-width: none !important; }
+div.overflow-auto:has(.evsnn-summary) { align-items: flex-start !important; justify-content: flex-start !important; }
 div:has(> #rulegraph) .evsnn-summary { display: none; }
 div:has(> #rulegraph) .evsnn-summary-pointer { display: block; }
 .evsnn-summary-pointer { display: none; }
@@ -124,7 +125,8 @@ def headline_table(rec: dict) -> str:
     for r in rec["rows"]:
         cells = [f"<td>{html.escape(r['model'])}</td>"]
         cells += [_metric_cell(r["metrics"].get(m["column"], {}), r["n_seeds"]) for m in metrics]
-        cells.append(f'<td class="num">{_fmt(r.get("energy_mJ"))}</td>')
+        e = r.get("energy_mJ")
+        cells.append(f'<td class="num">{"" if e is None else f"{e:.3g}"}</td>')
         if any_lava:
             lv = r.get("lava")
             if lv:

@@ -45,7 +45,7 @@ rule table:
 def summary_tasks():
     """Per task of this config: its title, headline record, energy figure and the datasets its models ran on."""
     out = []
-    for name in TASKS:
+    for name in dict.fromkeys(model_cfg(m)["task"] for m in config["models"]):  # the config's order of tasks
         datasets = sorted({frames_cfg(model_frames(m))["dataset"] for m in models_of_task(name)})
         out.append({"task": name, "title": get_task(name).title,
                     "headline": f"{RES}/tables/{name}_headline.json", "energy_png": f"{RES}/tables/{name}_energy.png",

@@ -82,8 +82,8 @@ def evaluate(job) -> dict:
     plot_confusion(metrics["confusion"], names, job.outputs["confusion"],
                    title=f"{job.title}: test accuracy {100 * metrics['accuracy']:.1f} %")
     plot_training_curves(job.metrics_csv, job.outputs["curves"], title=job.title, best_epoch=summary["best_epoch"])
-    if "clip" in job.outputs:
-        gesture_clip(job.test, job.outputs["predictions"], names, job.outputs["clip"], job.outputs.get("clip_page"),
+    if "clip_gif" in job.outputs:
+        gesture_clip(job.test, job.outputs["predictions"], names, job.outputs["clip_gif"], job.outputs.get("clip"),
                      title=job.title)
     return metrics
 

@@ -142,8 +142,8 @@ def evaluate_pose(model_path: str, test_cache: str, train_cache: str, p_matrices
     plot_per_movement({int(g) + 1: e for g, e in zip(bm["group"], bm["mpjpe_3d"])}, figures["per_movement"],
                       ylabel="3D MPJPE (mm)", title=f"{title}: 3D error per movement",
                       skipped=skipped_movements(ds.attrs, {int(g) + 1 for g in bm["group"]}))
-    if figures.get("clip"):
-        pose_clip(ds, extra, uv, P, tri[0], int(ds.trial[i]), figures["clip"], figures.get("clip_page"), title=title)
+    if figures.get("clip_gif"):
+        pose_clip(ds, extra, uv, P, tri[0], int(ds.trial[i]), figures["clip_gif"], figures.get("clip"), title=title)
     return metrics
 
 
@@ -230,8 +230,8 @@ def evaluate(job) -> dict:
     summary = json.loads(open(job.summary).read())
     plot_training_curves(job.metrics_csv, job.outputs["curves"], title=job.title, best_epoch=summary["best_epoch"],
                          metric="mpjpe2d", scale=1.0, ylabel="2D MPJPE (px)", ylim=None)
-    if job.outputs.get("clip") and not os.path.exists(job.outputs["clip"]):  # the HAS protocol draws no clip
-        _still_clip(job.outputs["overlay"], job.outputs["clip"], job.outputs.get("clip_page"), job.title)
+    if job.outputs.get("clip_gif") and not os.path.exists(job.outputs["clip_gif"]):  # the HAS protocol: no clip
+        _still_clip(job.outputs["overlay"], job.outputs["clip_gif"], job.outputs.get("clip"), job.title)
     return metrics
 
 
