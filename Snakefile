@@ -31,6 +31,10 @@ config.clear()
 config.update(_validated)
 
 
+# `snakemake --report` opens on the results summary (rule summary), embedded by this description
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/frames.smk"

@@ -10,6 +10,8 @@ p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
 # workers, the device as written) comes from the config, so changing it does not make the model stale
 runtime = snakemake.config["models"][snakemake.wildcards.model]["train"]  # noqa: F821
 train = {**p.train, **{k: runtime[k] for k in RUNTIME_TRAIN_KEYS}, "device": runtime["device"]}
+if "init" in i.keys():  # train.init as a file: a path, or the model.pt of the model of this config it names
+    train["init"] = i.init
 spec = RunSpec(task=p.task, arch=p.arch, net=p.net, train=train, code=p.code)
 init_from = {key[len("init_"):]: getattr(i, key) for key in p.init_roles}  # earlier stages (train.init_from)
 try:

@@ -226,9 +226,12 @@ def _save_artifacts(paths):
 CLICK_MENU = """(() => {
   const a = [...document.querySelectorAll('nav a')].find(a => a.textContent.trim() === %s);
   if (!a) return false; a.click(); return true; })()"""
-RESULT_ROWS = "[...document.querySelectorAll('nav table tbody tr')].map(r => r.querySelector('td').textContent.trim())"
+# a result row's name: its label cells (model / figure, ...) without the buttons' cell
+ROW_NAME = ("(r => [...r.querySelectorAll('td')].filter(td => !td.querySelector('a[type=button]'))"
+            ".map(td => td.textContent.trim()).join(' / '))")
+RESULT_ROWS = f"[...document.querySelectorAll('nav table tbody tr')].map({ROW_NAME})"
 CLICK_VIEW = """(() => {
-  const row = [...document.querySelectorAll('nav table tbody tr')].find(r => r.querySelector('td').textContent.trim() === %s);
+  const row = [...document.querySelectorAll('nav table tbody tr')].find(r => (%s)(r) === %%s);""" % ROW_NAME + """
   const view = row.querySelectorAll('a[type=button]')[0];
   if (view.hasAttribute('download')) return {download: view.getAttribute('download'), href: view.href.length};
   view.click(); return 'view'; })()"""
@@ -245,10 +248,13 @@ BACK_TO_MENU = """(() => {
 
 IFRAME_PAGE = """(() => { if (document.readyState !== 'complete') return null;
   const box = el => { const r = el.getBoundingClientRect(); return {width: r.width, height: r.height}; };
-  const tables = [...document.querySelectorAll('table')].map(t => ({rows: t.querySelectorAll('tbody tr').length,
+  const tables = [...document.querySelectorAll('table')].filter(t => t.getClientRects().length)  // shown ones
+    .map(t => ({rows: t.querySelectorAll('tbody tr').length,
                                                                     cols: t.querySelectorAll('thead th').length, ...box(t)}));
   const pre = document.querySelector('pre');
-  return {title: document.title, text: document.body.innerText, tables,
+  const gifs = [...document.querySelectorAll('img')].filter(i => i.src.startsWith('data:image/gif'))
+    .map(i => ({complete: i.complete, width: i.naturalWidth, ...box(i)}));
+  return {title: document.title, text: document.body.innerText, tables, gifs,
           pre: pre ? {text: pre.textContent, ...box(pre)} : null}; })()"""
 
 
@@ -267,6 +273,16 @@ def _iframe_page(chrome, timeout=30):
         if time.monotonic() > deadline:
             raise AssertionError("the iframe of the report did not render its page")
         time.sleep(0.3)
+
+
+LANDING = """(() => { const s = document.querySelector('.evsnn-summary'); if (!s) return null;
+  const r = s.getBoundingClientRect();
+  return {width: r.width, height: r.height, text: s.innerText,
+          titles: [...s.querySelectorAll('h2')].map(h => h.textContent.trim()),
+          tables: [...s.querySelectorAll('table')].map(t => ({rows: t.querySelectorAll('tbody tr').length,
+                                                               width: t.getBoundingClientRect().width})),
+          imgs: [...s.querySelectorAll('img')].map(i => ({complete: i.complete, width: i.naturalWidth,
+                                                           shown: i.getBoundingClientRect().width}))}; })()"""
 
 
 def _show_menu(chrome):
@@ -351,7 +367,7 @@ def test_report_contains_every_result_with_caption(report):
     names = {Path(p).name for p in results}
     assert {"confusion.png", "curves.png", "gesture.html", "gesture.csv", "config.html", "config.yaml",
             "environment.html", "pose.html", "pose.csv", "overlay.png", "skeleton3d.png", "per_movement.png",
-            "depth.html", "depth.csv", "depth_maps.png"} <= names, names
+            "depth.html", "depth.csv", "depth_maps.png", "clip.html", "summary.html"} <= names, names
     for path, entry in results.items():
         assert entry["caption"].strip(), f"{path} has no caption"
     env = next(e for p, e in results.items() if p.endswith("environment.html"))
@@ -373,13 +389,28 @@ def test_report_renders_in_headless_chromium(report, browser):
     chrome.wait_for("document.querySelector('#app') && document.querySelector('#app').children.length > 0 && "
                     "getComputedStyle(document.querySelector('#loading-screen')).display === 'none'",
                     what="the report app to start")
+    # the first page is the results summary: every task's headline table, its metric-against-energy figure and
+    # the data it ran on, using the page's width (not the narrow description column beside the rule graph)
+    landing = chrome.wait_for(LANDING, what="the results summary on the first page")
+    assert sorted(landing["titles"]) == ["DHP19 pose", "DVS128 Gesture", "MVSEC depth"], landing["titles"]
+    assert landing["width"] > 900 and len(landing["tables"]) == 3, landing
+    assert all(t["rows"] >= 2 and t["width"] > 300 for t in landing["tables"]), landing["tables"]
+    assert len(landing["imgs"]) == 3 and all(i["complete"] and i["width"] > 0 and i["shown"] > 200
+                                             for i in landing["imgs"]), landing["imgs"]
+    text = landing["text"]
+    assert text.count("synthetic demo data") == 3 and "±" in text and "n = 3" in text, text[:2000]
+    assert "Lava vs PyTorch" in text and "layers bit-exact" in text and "published:" in text, text[:2000]
+    assert "fp32 arithmetic, 45 nm" in text and "gesture_plif" in text and "pose_cnn" in text
+    landing_shot = chrome.screenshot(shots_dir / "report_landing.png")
+
     categories = chrome.evaluate("Object.keys(categories).sort()")
     assert {"Run", "Tables", "gesture_plif_s0", "pose_cnn", "depth_snn_bino"} <= set(categories), categories
     # the landing page lists every category under "Results"
     menu = chrome.evaluate("[...document.querySelectorAll('nav a')].map(a => a.textContent.trim())")
     assert set(categories) <= set(menu), menu
 
-    shots, seen = [chrome.screenshot(shots_dir / "report_menu.png")], {"img": 0, "table": 0, "download": 0}
+    shots, seen = [landing_shot, chrome.screenshot(shots_dir / "report_menu.png")], {"img": 0, "table": 0,
+                                                                                     "download": 0}
     for category in categories:
         _show_menu(chrome)
         assert chrome.evaluate(CLICK_MENU % json.dumps(category)), f"no menu entry for category {category}"
@@ -407,6 +438,11 @@ def test_report_renders_in_headless_chromium(report, browser):
                 what = f"{category} / {row} ({path}): {page}"
                 if path.endswith("config.html"):  # the YAML, preformatted
                     assert page["pre"] and "gesture_plif_s0:" in page["pre"]["text"] and page["pre"]["height"] > 200, what
+                elif path.endswith("clip.html"):  # a clip: an animated GIF, loaded
+                    assert page["gifs"] and all(g["complete"] and g["width"] > 200 for g in page["gifs"]), what
+                    seen["clip"] = seen.get("clip", 0) + 1
+                elif path.endswith("summary.html"):  # the results summary as a result of its own
+                    assert len(page["tables"]) == 3 and "synthetic demo data" in page["text"], what
                 else:  # tables: the results table, the environment (system + packages)
                     assert page["tables"], what
                     for t in page["tables"]:
@@ -423,7 +459,7 @@ def test_report_renders_in_headless_chromium(report, browser):
             shots.append(chrome.screenshot(shots_dir / f"{name}.png"))
     # gesture: confusion + curves, pose: overlay, skeleton, per movement, curves; gesture and pose tables,
     # environment; gesture and pose CSV, config YAML
-    assert seen["img"] >= 6 and seen["table"] >= 3 and seen["download"] >= 3, seen
+    assert seen["img"] >= 6 and seen["table"] >= 3 and seen["download"] >= 3 and seen.get("clip", 0) >= 2, seen
 
     # a caption is shown with its result: the info button of the gesture table
     _show_menu(chrome)

@@ -120,4 +120,5 @@ def test_adding_a_seed_runs_exactly_its_jobs_and_the_tables(tmp_path):
     # seed 3 added: its own jobs and the table, nothing of seeds 0-2
     jobs = planned_jobs(smk(wf, "-n", "--configfile", _toy(wf, [0, 1, 2, 3], twin), pythonpath=path))
     jobs.pop("all", None)
-    assert jobs == {"train": 1, "evaluate_toy": 1, "toy_score_hist": 1, "cost": 1, "table": 1, "environment": 1}, jobs
+    assert jobs == {"train": 1, "evaluate_toy": 1, "toy_score_hist": 1, "cost": 1, "table": 1, "summary": 1,
+                    "environment": 1}, jobs

@@ -147,7 +147,7 @@ def test_a_fourth_task_defined_in_tests_runs_through_the_real_workflow(tmp_path)
     path = [wf / "plugins"]
     jobs = planned_jobs(smk(wf, "-n", "--configfile", "plugins/toy.yaml", pythonpath=path))
     assert jobs == {"dataset": 1, "frames": 1, "train": 1, "evaluate_toy": 1, "toy_score_hist": 1, "cost": 1,
-                    "table": 1, "environment": 1, "all": 1}, jobs
+                    "table": 1, "summary": 1, "environment": 1, "all": 1}, jobs
     smk(wf, "--configfile", "plugins/toy.yaml", pythonpath=path)
     m = json.loads((wf / "results/eval/toy_a/metrics.json").read_text())
     assert m["n_samples"] == 8 and m["accuracy"] >= 0.75, m
@@ -161,7 +161,8 @@ def test_a_fourth_task_defined_in_tests_runs_through_the_real_workflow(tmp_path)
     models = wf / "plugins/toytask/models.py"
     models.write_text(models.read_text() + "\n# edited\n")
     jobs = planned_jobs(smk(wf, "-n", "--configfile", "plugins/toy.yaml", pythonpath=path))
-    assert jobs == {"train": 1, "evaluate_toy": 1, "toy_score_hist": 1, "cost": 1, "table": 1, "all": 1}, jobs
+    assert jobs == {"train": 1, "evaluate_toy": 1, "toy_score_hist": 1, "cost": 1, "table": 1, "summary": 1,
+                    "all": 1}, jobs
     # nothing under workflow/ or scripts/ was edited for the new task
     for folder in ("workflow", "scripts"):
         for f in (ROOT / folder).rglob("*"):

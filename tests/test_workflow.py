@@ -125,7 +125,7 @@ def test_demo_lava_dl_models_are_exported_and_run_in_lava(demo, model):
     if parity["bit_exact"]:  # no overflow anywhere: the same outputs, so the same metric, as PyTorch
         assert m["lava"] == m["pytorch"] and m["max_abs_output_diff"] == 0
     if model == "gesture_sdnn":
-        assert m["prediction_agreement"] == 1.0
+        assert m["prediction_agreement_pct"] == 100.0 and m["unit"] == "%"
     else:
         assert set(m["lava_detail"]["mpjpe_2d"]) == {"cam2", "cam3"} and m["lava_detail"]["mpjpe_3d"] > 0
     row = [r for r in (demo / f"results/tables/{model.split('_')[0]}.csv").read_text().splitlines()
@@ -172,28 +172,28 @@ def test_training_param_change_reruns_training_not_preprocessing(demo, tmp_path)
     # gesture models: gesture_plif (3 seeds), gesture_sdnn (Lava), gesture_plif_nir (NIR); nir_check names why every
     # other spiking model cannot be exported to NIR, so it reads the model modules too
     ("tasks/gesture/models.py", {"train": 5, "cost": 5, "evaluate_gesture": 5, "export_netx": 1, "export_nir": 1,
-                                 "nir_check": 4, "lava_run": 1, "nir_run": 1, "table": 1}),
+                                 "nir_check": 4, "lava_run": 1, "nir_run": 1, "table": 1, "summary": 1}),
     ("tasks/pose/models.py", {"train": 2, "cost": 2, "evaluate_pose": 2, "export_netx": 1, "nir_check": 1,
-                              "lava_run": 1, "table": 1}),
-    ("tasks/depth/models.py", {"train": 6, "cost": 6, "evaluate_depth": 6, "nir_check": 4, "table": 1}),
+                              "lava_run": 1, "table": 1, "summary": 1}),
+    ("tasks/depth/models.py", {"train": 6, "cost": 6, "evaluate_depth": 6, "nir_check": 4, "table": 1, "summary": 1}),
     ("tasks/gesture/data.py", {"dataset": 1, "frames": 1, "train": 5, "cost": 5, "evaluate_gesture": 5,
                                "export_netx": 1, "export_nir": 1, "nir_check": 4, "lava_run": 1, "nir_run": 1,
-                               "table": 1}),
+                               "table": 1, "summary": 1}),
     ("tasks/pose/preprocess.py", {"dataset": 1, "frames": 1, "train": 2, "cost": 2, "evaluate_pose": 2,
-                                  "export_netx": 1, "nir_check": 1, "lava_run": 1, "table": 1}),
+                                  "export_netx": 1, "nir_check": 1, "lava_run": 1, "table": 1, "summary": 1}),
     ("tasks/depth/data.py", {"dataset": 1, "frames": 1, "train": 6, "cost": 6, "evaluate_depth": 6, "nir_check": 4,
-                             "table": 1}),
+                             "table": 1, "summary": 1}),
     # a task's evaluation, its plots and its table: only that task's stages that import them
-    ("tasks/gesture/evaluate.py", {"evaluate_gesture": 5, "table": 1}),
-    ("tasks/pose/plots.py", {"evaluate_pose": 2, "lava_run": 1, "table": 1}),   # Lava scores pose like evaluate
-    ("tasks/depth/table.py", {"table": 1}),
+    ("tasks/gesture/evaluate.py", {"evaluate_gesture": 5, "table": 1, "summary": 1}),
+    ("tasks/pose/plots.py", {"evaluate_pose": 2, "lava_run": 1, "table": 1, "summary": 1}),   # Lava scores pose like evaluate
+    ("tasks/depth/table.py", {"table": 1, "summary": 1}),
     # shared modules: every stage that imports them
-    ("lava/netx.py", {"export_netx": 2, "export_nir": 1, "nir_check": 9, "lava_run": 2, "nir_run": 1, "table": 3}),
-    ("energy.py", {"cost": 13, "table": 3}),
-    ("tables.py", {"table": 3}),
+    ("lava/netx.py", {"export_netx": 2, "export_nir": 1, "nir_check": 9, "lava_run": 2, "nir_run": 1, "table": 3, "summary": 1}),
+    ("energy.py", {"cost": 13, "table": 3, "summary": 1}),
+    ("tables.py", {"table": 3, "summary": 1}),
     ("frames.py", {"dataset": 3, "frames": 3, "train": 13, "cost": 13, "evaluate_depth": 6, "evaluate_gesture": 5,
                    "evaluate_pose": 2, "export_netx": 2, "export_nir": 1, "nir_check": 9, "lava_run": 2, "nir_run": 1,
-                   "table": 3}),
+                   "table": 3, "summary": 1}),
     # a module nobody imports makes nothing stale
     ("unrelated_new_module.py", {}),
 ])
@@ -313,7 +313,7 @@ def test_changed_raw_file_makes_exactly_its_caches_stale(demo):
         jobs = planned_jobs(smk(demo, "-n"))
         jobs.pop("all", None)
         assert jobs == {"frames": 1, "train": 5, "evaluate_gesture": 5, "cost": 5, "export_netx": 1, "lava_run": 1,
-                        "export_nir": 1, "nir_run": 1, "table": 1}, jobs
+                        "export_nir": 1, "nir_run": 1, "table": 1, "summary": 1}, jobs
         _restore(raw, data, st)
         raw.write_bytes(data)                                                    # same bytes, rewritten: a new mtime
         assert planned_jobs(smk(demo, "-n")).get("frames") == 1

@@ -47,9 +47,64 @@ def _config_check(args: argparse.Namespace) -> str:
     return f"ok: {len(cfg['datasets'])} datasets, {len(cfg['frames'])} frames, {len(data['models'])} models{runs}"
 
 
+def _models(args: argparse.Namespace) -> str | list:
+    from evsnn.catalog import catalog, format_catalog
+
+    rows = catalog(args.task)
+    return rows if args.json else format_catalog(rows)
+
+
+def netx_short(info: dict) -> str:
+    """A one-screen summary of ``evsnn.lava.netx.describe``: one line per layer (type, shape, neuron, threshold,
+    weights) and the totals."""
+    def shape(s):
+        return "x".join(map(str, s))
+
+    lines = [f"{info['file']}: {len(info['layers'])} layers ({info['lava_layers']} in Lava), input "
+             f"{shape(info['input_shape'])} -> output {shape(info['output_shape'])}, {info['n_weights']:,} weights, "
+             f"neurons {', '.join(info['neurons']) or 'none'}, latency {info['latency_steps']} steps"]
+    lines.append(f"{'#':>3}  {'type':<7} {'in':>12} -> {'out':<12} {'neuron':<7} {'threshold':>9} {'weights':>9}  detail")
+    for li in info["layers"]:
+        thr = li.get("threshold")
+        detail = []
+        if li.get("kernel"):
+            detail.append(f"k{shape(li['kernel'])}")
+        if li.get("stride") and any(v != 1 for v in li["stride"]):
+            detail.append(f"s{shape(li['stride'])}")
+        lines.append(f"{li['index']:>3}  {li['type']:<7} {shape(li.get('in_shape') or []):>12} -> "
+                     f"{shape(li.get('shape') or []):<12} {li.get('neuron') or '-':<7} "
+                     f"{'' if thr is None else f'{thr:g}':>9} {li.get('n_weights', 0) or '':>9}  {' '.join(detail)}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from evsnn import __version__
+
     parser = argparse.ArgumentParser(prog="python -m evsnn", description="evsnn command line tools")
+    parser.add_argument("--version", action="version", version=f"evsnn {__version__}")
     groups = parser.add_subparsers(dest="group", required=True)
+
+    def _predict(args: argparse.Namespace) -> dict:
+        from evsnn.predict import predict
+
+        return predict(args.model_dir, args.recording, args.out, window_ms=args.window_ms, camera=args.camera)
+
+    p = groups.add_parser("predict", help="run a trained model on a raw recording with the frame settings it was "
+                          "trained with; writes predictions (CSV / NPZ) and prints a JSON summary")
+    p.add_argument("model_dir", help="a trained model's directory (results/models/<name>/: model.pt, summary.json)")
+    p.add_argument("recording", help="a raw recording in any format evsnn.io reads (AEDAT 3.1, AEDAT 2.0, ...)")
+    p.add_argument("--out", default=None, help="output folder (default: MODEL_DIR/predictions/<recording stem>)")
+    p.add_argument("--window-ms", type=float, default=None, help="gesture: length of each classified window "
+                   "(default 1500 ms)")
+    p.add_argument("--camera", type=int, default=None, help="pose: the DHP19 camera to predict (default: the "
+                   "first camera the model was trained on)")
+    p.set_defaults(func=_predict)
+
+    p = groups.add_parser("models", help="every architecture of every task: parameters at the paper's settings, "
+                          "spiking / hybrid / conventional, deployed to Lava or not")
+    p.add_argument("--task", default=None, help="only this task's architectures")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.set_defaults(func=_models)
 
     config = groups.add_parser("config", help="workflow configs")
     config_cmds = config.add_subparsers(dest="command", required=True)
@@ -80,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     def _netx_info(args: argparse.Namespace) -> dict:
         from evsnn.lava.netx import describe
 
-        return describe(args.file)
+        info = describe(args.file)
+        return netx_short(info) if args.short else info
 
     def _netx_run(args: argparse.Namespace) -> dict:
         from evsnn.lava.run import run_file
@@ -90,8 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     netx = groups.add_parser("netx", help="lava-dl netx networks (.net) in Lava")
     netx_cmds = netx.add_subparsers(dest="command", required=True)
-    p = netx_cmds.add_parser("info", help="validate a .net file and print its layers as JSON")
+    p = netx_cmds.add_parser("info", help="validate a .net file and print its layers as JSON (--short: one line "
+                             "per layer)")
     p.add_argument("file")
+    p.add_argument("--short", action="store_true", help="a one-screen summary: layers, shapes, neuron types, "
+                   "thresholds, weights")
     p.set_defaults(func=_netx_info)
     p = netx_cmds.add_parser("run", help="run a .net file in Lava (CPU, fixed point); prints layers, output shape, "
                              "number of output events and wall time as JSON")

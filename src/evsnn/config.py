@@ -293,12 +293,38 @@ def _check_references(cfg: dict) -> None:
                 raise ConfigError(f"config key 'models.{name}.compare_with' is {m['compare_with']!r}, which is not a "
                                   f"published result of task {m['task']!r}; published: {', '.join(names) or 'none'}")
         _check_init_from(name, m, models)
+        _check_init(run_name, name, m, models)
         allowed = task.losses
         if m["train"].get("loss") is None:
             m["train"]["loss"] = allowed[0]
         elif m["train"]["loss"] not in allowed:
             raise ConfigError(f"config key 'models.{name}.train.loss' is {m['train']['loss']!r}; losses of task "
                               f"{m['task']!r}: {', '.join(allowed)}")
+
+
+def init_model(init: str | None, models) -> str | None:
+    """The model of this config that ``train.init`` names (PATH_OR_MODEL), or None when it is a file path."""
+    return init if init and init in models else None
+
+
+def _check_init(run_name: str, name: str, m: dict, models: dict) -> None:
+    """``train.init`` naming another model of the config: not the model itself, the same architecture, and no
+    chain of inits that leads back to it (the train jobs would wait on each other)."""
+    other = init_model(m["train"].get("init"), models)
+    if other is None:
+        return
+    if other == run_name:
+        raise ConfigError(f"config key 'models.{name}.train.init' names the model itself; name another model of this "
+                          f"config or a model.pt file")
+    if models[other]["arch"] != m["arch"]:
+        raise ConfigError(f"config key 'models.{name}.train.init' names model {other!r}, a {models[other]['arch']} "
+                          f"model; this model's arch is {m['arch']} (weights load only into the same architecture)")
+    seen = [run_name, other]
+    while (nxt := init_model(models[seen[-1]]["train"].get("init"), models)) is not None:
+        if nxt in seen:
+            raise ConfigError(f"config key 'models.{name}.train.init' makes a cycle of starting weights: "
+                              f"{' -> '.join(seen + [nxt])}")
+        seen.append(nxt)
 
 
 def _check_init_from(name: str, m: dict, models: dict) -> None:

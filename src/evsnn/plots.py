@@ -19,6 +19,68 @@ def _save(fig, path):
     plt.close(fig)
 
 
+def save_clip(fig, update, n_frames: int, gif_path, html_path=None, *, fps: float = 4.0, title: str = "",
+              note: str = "") -> None:
+    """An animated GIF of ``update(i)`` for ``i`` in ``range(n_frames)`` (Pillow, no ffmpeg needed) and, with
+    ``html_path``, a page that embeds it: Snakemake's report shows HTML results, and offers a GIF only as a
+    download."""
+    import base64
+    import html as _html
+
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    from evsnn.report import write_html
+
+    anim = FuncAnimation(fig, update, frames=n_frames, blit=False, repeat=True)
+    with atomic_path(gif_path, suffix=".gif") as tmp:
+        anim.save(str(tmp), writer=PillowWriter(fps=fps), dpi=90)
+    plt.close(fig)
+    if html_path is not None:
+        from pathlib import Path
+
+        data = base64.b64encode(Path(gif_path).read_bytes()).decode()
+        write_html(html_path, title, (f"<p>{_html.escape(note)}</p>" if note else "")
+                   + f'<img alt="{_html.escape(title)}" src="data:image/gif;base64,{data}">')
+
+
+def plot_gesture_clip(frames, labels, preds, class_names, gif_path, html_path=None, *, title: str = "",
+                      fps: float = 3.0) -> None:
+    """Test samples as they reach the network, time step by time step: ON events red, OFF events blue, each panel
+    with its true and predicted class. ``frames``: ``(n, T, 2, H, W)`` event counts (n up to 6)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    n, T = frames.shape[:2]
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows + 0.3), squeeze=False)
+    scale = [max(np.percentile(f[f > 0], 95), 1.0) if (f > 0).any() else 1.0 for f in frames]
+    names = list(class_names)
+
+    def update(t):
+        for k, ax in enumerate(axes.ravel()):
+            ax.clear()
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if k >= n:
+                ax.axis("off")
+                continue
+            rgb = np.ones(frames.shape[-2:] + (3,))
+            on, off = np.clip(frames[k, t, 1] / scale[k], 0, 1), np.clip(frames[k, t, 0] / scale[k], 0, 1)
+            rgb[..., 1] -= np.maximum(on, off)
+            rgb[..., 2] -= on
+            rgb[..., 0] -= off
+            ax.imshow(np.clip(rgb, 0, 1), interpolation="nearest")
+            ok = labels[k] == preds[k]
+            ax.set_title(f"true: {names[labels[k]]}\npredicted: {names[preds[k]]}", fontsize=7,
+                         color="black" if ok else "C3")
+        fig.suptitle(f"{title}\ntime step {t + 1}/{T} (ON red, OFF blue)", fontsize=8)
+        return []
+
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    save_clip(fig, update, T, gif_path, html_path, fps=fps, title=title or "test samples",
+              note="Test samples time step by time step as the network sees them, with the true and the predicted "
+                   "class (red title: wrong).")
+
+
 def plot_confusion(cm, class_names, path, title="Confusion matrix (test)"):
     cm = np.asarray(cm, dtype=float)
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -66,6 +128,24 @@ def plot_training_curves(metrics_csv, path, title="", best_epoch=None, metric="a
     _save(fig, path)
 
 
+def readable_log_ticks(axis) -> None:
+    """Plain decimal labels on a log axis (0.01, 0.1, 1 instead of 10^-2 ...), labelled minor ticks (2, 5) only
+    where the axis spans less than two decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def fmt(v, _pos=None):
+        return f"{v:g}" if v > 0 else ""
+
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_major_formatter(FuncFormatter(fmt))
+    lo, hi = axis.get_view_interval()
+    if lo > 0 and hi / lo < 100:
+        axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+        axis.set_minor_formatter(FuncFormatter(fmt))
+    else:
+        axis.set_minor_formatter(NullFormatter())
+
+
 def plot_metric_vs_energy(df: pd.DataFrame, energy_col: str, metric_col: str, path, *, label_col: str = "model",
                           group_col: str | None = None, xlabel: str = "energy per inference (mJ)", ylabel: str = "",
                           title: str = "", lower_is_better: bool = False):
@@ -82,7 +162,8 @@ def plot_metric_vs_energy(df: pd.DataFrame, energy_col: str, metric_col: str, pa
             ax.annotate(str(row[label_col]), (float(row[energy_col]), float(row[metric_col])),
                         textcoords="offset points", xytext=(5, 4) if k % 2 == 0 else (5, -11), fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
+    readable_log_ticks(ax.xaxis)
+    ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel or metric_col)
     ax.grid(alpha=0.3, which="both")
     if group_col is not None:

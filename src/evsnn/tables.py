@@ -23,6 +23,18 @@ TABLE_OPS = {"MACs_M": "macs", "eff_MACs_M": "effective_macs", "ACs_M": "acs", "
              "nb_dense_M": "nb_dense"}
 
 
+#: short names of the energy models for figure axes and the results summary
+ENERGY_LABELS = {"horowitz45_fp32": "fp32 arithmetic, 45 nm (Horowitz 2014)",
+                 "horowitz45_int8": "int8 arithmetic, 45 nm (Horowitz 2014)",
+                 "loihi": "Loihi (Davies et al. 2018)",
+                 "hybrid_rate_x_mops": "0.38 pJ x rate x MOPs (Aydin et al. 2024)"}
+
+
+def energy_model_of(spec) -> str:
+    """The energy model behind a table's energy column (TableSpec.energy_model, else TABLE_ENERGY, else fp32)."""
+    return spec.energy_model or TABLE_ENERGY.get(spec.energy_col, "horowitz45_fp32")
+
+
 def _energy_note(col: str, name: str) -> str:
     from evsnn.energy import ENERGY_MODELS
 
@@ -151,14 +163,101 @@ def write_table(df: pd.DataFrame, csv_path: str, md_path: str, title: str, notes
         tmp.write_text("\n".join(lines) + "\n")
 
 
-def write_html_table(df: pd.DataFrame, html_path: str, title: str, notes: list[str] | None = None) -> None:
-    """The table as a standalone HTML page: `snakemake --report` renders HTML results, not CSV."""
-    rows = [["" if _missing(v) else (v.item() if hasattr(v, "item") else v) for v in row]
+def _rows(df: pd.DataFrame) -> list[list]:
+    return [["" if _missing(v) else (v.item() if hasattr(v, "item") else v) for v in row]
             for row in df.itertuples(index=False)]
-    body = html_table(list(df.columns), rows)
+
+
+def compact_columns(df: pd.DataFrame, spec=None) -> list[str]:
+    """The columns of a table's compact view: the task's ``compact`` list, else model, seeds, the headline metrics
+    with their spread, energy, parameters, Lava agreement and the published comparison."""
+    if spec is not None and spec.compact:
+        return [c for c in spec.compact if c in df.columns]
+    metrics = [c for c, _ in headline_of(spec)] if spec is not None else []
+    keep = ["model", "n_seeds", *([spec.group_col] if spec is not None and spec.group_col else [])]
+    for c in metrics:
+        keep += [c, f"{c}_std", f"{c}_ci95", f"published_{c}", f"gap_{c}"]
+    keep += [spec.energy_col] if spec is not None else []
+    keep += ["parameters"] + [c for c in df.columns if c.startswith(("lava_", "torch_")) and c != "lava_s_per_sample"]
+    keep += ["source", "verified"]
+    return [c for c in dict.fromkeys(keep) if c in df.columns]
+
+
+def headline_of(spec) -> list[tuple[str, str]]:
+    """(column, label) of a task's headline metrics."""
+    return list(spec.headline) or [(spec.metric_col, spec.ylabel or spec.metric_col)]
+
+
+def write_html_table(df: pd.DataFrame, html_path: str, title: str, notes: list[str] | None = None,
+                     compact: list[str] | None = None, csv_name: str | None = None) -> None:
+    """The table as a standalone HTML page: `snakemake --report` renders HTML results, not CSV. With ``compact``
+    (fewer columns than the table has), the page shows those columns and keeps the full table one click away
+    (an expandable section, and the CSV as a download link embedded in the page)."""
+    body = ""
+    if compact and len(compact) < len(df.columns):
+        body += (f'<p class="lead">The headline columns ({len(compact)} of {len(df.columns)}); every column: '
+                 f'<a href="#full" onclick="document.getElementById(\'full\').open = true">the full table</a>')
+        if csv_name:
+            body += f" or {_csv_link(df, csv_name)}"
+        body += ".</p>" + html_table(list(compact), _rows(df[list(compact)]))
+        body += (f'<details id="full"><summary>all {len(df.columns)} columns</summary>'
+                 f'{html_table(list(df.columns), _rows(df))}</details>')
+    else:
+        body += html_table(list(df.columns), _rows(df))
+        if csv_name:
+            body += f"<p>Download: {_csv_link(df, csv_name)}.</p>"
     if notes:
         body += '<ul class="notes">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
     write_html(html_path, title, body)
+
+
+def _csv_link(df: pd.DataFrame, name: str) -> str:
+    """A download link carrying the table as CSV (a data: URL: the report is one offline file)."""
+    import base64
+
+    data = base64.b64encode(df.to_csv(index=False).encode()).decode()
+    return f'<a download="{html.escape(name)}" href="data:text/csv;base64,{data}">the CSV ({html.escape(name)})</a>'
+
+
+def headline_record(spec, summary: pd.DataFrame, table: pd.DataFrame, entries: list[dict], runs: dict) -> dict:
+    """What the report's results summary shows of one task: its headline metrics per model (mean, std, 95 %
+    interval, seeds), energy (with its energy model), Lava agreement and the published values; the sample counts
+    of the runs' frame caches."""
+    from evsnn.energy import ENERGY_MODELS  # noqa: F401 - the energy model must exist
+
+    metrics = headline_of(spec)
+
+    def num(row, col):
+        v = row.get(col)
+        return None if v is None or _missing(v) else float(v)
+
+    rows = []
+    for _, r in summary.iterrows():
+        r = r.to_dict()
+        lava_metric = next((c for c in r if c.startswith("lava_") and c not in ("lava_parity", "lava_s_per_sample")),
+                           None)
+        lava = None
+        if lava_metric and num(r, lava_metric) is not None:
+            m = lava_metric[len("lava_"):]
+            lava = {"metric": m, "lava": num(r, lava_metric), "pytorch": num(r, f"torch_{m}_same_samples"),
+                    "parity": r.get("lava_parity")}
+        rows.append({"model": r["model"], "n_seeds": int(r.get("n_seeds") or 1),
+                     "metrics": {c: {"mean": num(r, c), "std": num(r, f"{c}_std"), "ci95": num(r, f"{c}_ci95"),
+                                     "published": num(r, f"published_{c}")} for c, _ in metrics},
+                     "energy_mJ": num(r, spec.energy_col), "lava": lava})
+    published = [{"model": e["model"], "column": e["column"], "value": e["value"], "unit": e.get("unit", ""),
+                  "source": e["source"], "verified": bool(e["verified"])}
+                 for e in entries if e["column"] in {c for c, _ in metrics}]
+    counts = {}
+    for r in runs.values():
+        s = json.loads(open(r["summary"]).read())
+        counts = {k: s.get(k) for k in ("n_train", "n_val", "n_test")}
+        counts["frames_dataset"] = (s.get("frames") or {}).get("dataset")
+        break
+    return {"title": spec.title, "metrics": [{"column": c, "label": lab} for c, lab in metrics],
+            "lower_is_better": spec.lower_is_better, "energy_col": spec.energy_col,
+            "energy_model": energy_model_of(spec), "energy_label": ENERGY_LABELS.get(energy_model_of(spec), ""),
+            "rows": rows, "published": published, "samples": counts}
 
 
 def published_rows(entries: list[dict], columns) -> pd.DataFrame:
@@ -317,8 +416,14 @@ def write_task_table(task, params, inputs, outputs) -> pd.DataFrame:
                      f"{task.package}/{task.published} (source and whether it was verified in the last columns); "
                      "ours above them are on the data of this config")
     write_table(df, outputs.csv, outputs.md, spec.title, notes=notes)
-    write_html_table(df, outputs.html, spec.title, notes=notes)
+    write_html_table(df, outputs.html, spec.title, notes=notes, compact=compact_columns(df, spec),
+                     csv_name=Path(outputs.csv).name)
+    if getattr(outputs, "headline", None):
+        with atomic_path(outputs.headline) as tmp:
+            tmp.write_text(json.dumps(headline_record(spec, summary, df, entries, runs), indent=1, default=str))
+    model = energy_model_of(spec)
     plot_metric_vs_energy(summary, spec.energy_col, spec.metric_col, outputs.energy, ylabel=spec.ylabel,
+                          xlabel=f"energy per inference (mJ), energy model: {ENERGY_LABELS.get(model, model)}",
                           lower_is_better=spec.lower_is_better, title=spec.energy_title or spec.title,
                           **({"group_col": spec.group_col} if spec.group_col else {}))
     from evsnn.plots import plot_seeds

@@ -16,7 +16,8 @@
   :class:`~evsnn.errors.TrainingInterrupted`; the requeued run resumes inside the epoch with the same result;
 - a finished training marks its checkpoint finished: resuming is for attempts that did not finish, so a forced
   rerun of a finished training starts from scratch;
-- metrics per epoch to CSV and TensorBoard, tqdm progress, NaN loss stops training with a clear message.
+- metrics per epoch to CSV and TensorBoard, one log line per epoch (losses, metrics, time, ETA; a tqdm bar only
+  when stderr is a terminal), NaN loss stops training with a clear message.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -86,9 +88,30 @@ def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"])
 
 
+def _layer(key: str) -> str:
+    """The layer a state-dict entry belongs to (``features.3.weight`` -> ``features.3``)."""
+    return key.rsplit(".", 1)[0] if "." in key else key
+
+
+def state_mismatch(expected: dict, given: dict) -> str | None:
+    """The first way ``given`` (a state dict) does not fit a model whose state dict is ``expected``, as a phrase
+    naming the layer and both shapes (in the model's layer order), or None when every tensor fits."""
+    for key, want in expected.items():
+        if key not in given:
+            return f"layer {_layer(key)} has no {key.rsplit('.', 1)[-1]!r} in the file (missing {key})"
+        have, need = tuple(getattr(given[key], "shape", ())), tuple(getattr(want, "shape", ()))
+        if have != need:
+            return f"first mismatching layer {_layer(key)}: {key} has shape {have} in the file and {need} in this model"
+    extra = [k for k in given if k not in expected]
+    if extra:
+        return f"the file has {len(extra)} tensor(s) this model lacks, first {extra[0]} (layer {_layer(extra[0])})"
+    return None
+
+
 def load_init(model: torch.nn.Module, path: str, arch: str) -> dict:
     """Load the weights of the model.pt at ``path`` (``evsnn.train`` or ``import-dhp19-cnn`` format, weights_only)
-    into ``model``; the architecture and every tensor shape must match."""
+    into ``model``; the architecture and every tensor shape must match (a mismatch names the first layer that does
+    not fit and both shapes)."""
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -100,12 +123,10 @@ def load_init(model: torch.nn.Module, path: str, arch: str) -> dict:
         raise ConfigError(f"train.init {path} is not an evsnn model.pt (no state_dict)")
     if blob.get("arch") != arch:
         raise ConfigError(f"train.init {path} holds a {blob.get('arch')!r} model; this model's arch is {arch!r}")
-    try:
-        model.load_state_dict(blob["state_dict"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise ConfigError(f"train.init {path} does not fit this model's net settings: "
-                          f"{' '.join(line.strip() for line in first[:3])}") from None
+    problem = state_mismatch(model.state_dict(), blob["state_dict"])
+    if problem:
+        raise ConfigError(f"train.init {path} does not fit this model's net settings: {problem}")
+    model.load_state_dict(blob["state_dict"])
     return blob
 
 
@@ -214,7 +235,9 @@ def run_epoch(model, loader, task, device, optimizer=None, scaler=None, amp=Fals
     sums = sums or {}
     totals: dict[str, float] = dict(sums.get("totals", {}))
     loss_sum, n = float(sums.get("loss_sum", 0.0)), int(sums.get("n", 0))
-    bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0)
+    # a progress bar only for a person at a terminal: in a rule's log file its carriage returns are noise (the log
+    # gets one line per epoch instead, see _epoch_line)
+    bar = tqdm(loader, desc=desc, leave=False, mininterval=2.0, disable=not _interactive())
     for step, (x, y) in enumerate(bar, start=start_batch):
         if train:
             log.debug("%s: batch %d started", desc, step)
@@ -254,6 +277,42 @@ def run_epoch(model, loader, task, device, optimizer=None, scaler=None, amp=Fals
     return {"loss": loss_sum / n, **{k: task.reduce(k, v, n) for k, v in totals.items()}}
 
 
+def _interactive() -> bool:
+    """Whether stderr is a terminal (a person watching), not a log file or a pipe."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _epoch_line(epoch: int, epochs: int, row: dict, metric_names, seconds_done: list[float]) -> str:
+    """One line of the training log per epoch: losses and metrics of each split, the epoch's time and the
+    estimated time left (mean epoch time so far x epochs to go) with the clock time it ends."""
+    parts = []
+    for split in ("train", "val", "test"):
+        vals = [(k, row.get(f"{split}_{k}")) for k in ("loss", *list(metric_names)[:2])]  # the rest: metrics.csv
+        vals = [f"{k} {100 * v:.2f} %" if k.endswith("acc") else f"{k} {v:.4g}"  # accuracies as percentages
+                for k, v in vals if isinstance(v, (int, float)) and v == v]
+        if vals:
+            parts.append(f"{split} " + " ".join(vals))
+    left = max(epochs - epoch - 1, 0)
+    mean = sum(seconds_done) / max(len(seconds_done), 1)
+    eta = left * mean
+    when = time.strftime("%H:%M", time.localtime(time.time() + eta))
+    tail = f"{_duration(row['seconds'])}; ETA {_duration(eta)} (about {when})" if left else \
+        f"{_duration(row['seconds'])}; done"
+    return f"epoch {epoch + 1}/{max(epochs, 1)}: " + " | ".join(parts) + f" | {tail}"
+
+
 def _rng_state():
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
@@ -289,6 +348,10 @@ def fit(spec: RunSpec, train_cache: str, test_cache: str, out_model: str, out_me
     stages through its ``load_stage`` (the hybrids: the CNN, loaded and frozen; the SNN / RNN); the files'
     digests join the run's digest, so a checkpoint made from another stage is not resumed.
     """
+    if spec.train.get("init") and os.path.isfile(spec.train["init"]):  # a checkpoint made from other weights is not resumed
+        from evsnn.util import file_digest
+
+        spec.extra = {**spec.extra, "init": file_digest([spec.train["init"]])}
     if init_from:
         from evsnn.util import file_digest
 
@@ -402,6 +465,7 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
             "best_state": best["state"], **extra,
         }
 
+    epoch_seconds: list[float] = []  # of the epochs this process ran (for the ETA of the epoch lines)
     evaluate_only = cfg["epochs"] == 0  # the starting weights (train.init), evaluated once as epoch 0
     for epoch in range(start_epoch, max(cfg["epochs"], 1)):
         t0 = time.time()
@@ -443,8 +507,8 @@ def _fit(spec, train_cache, test_cache, out_model, out_metrics, out_summary, che
         sel = va[sel_name] if len(val_ds) else (te[sel_name] if evaluate_only else tr[sel_name])
         if best["val"] is None or better(sel, best["val"]):
             best = {"epoch": epoch, "val": sel, "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        log.info("epoch %d: train loss %.4f %s %.4f | val %s %.4f | test %s %.4f | %.1fs", epoch, tr["loss"], sel_name,
-                 tr[sel_name], sel_name, va[sel_name], sel_name, te[sel_name], row["seconds"])
+        epoch_seconds.append(row["seconds"])
+        log.info("%s", _epoch_line(epoch, cfg["epochs"], row, task.metric_names, epoch_seconds))
         if writer is not None:
             for k, v in row.items():
                 if k not in ("epoch", "seconds"):

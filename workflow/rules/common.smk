@@ -79,9 +79,18 @@ def frames_paths(frames):
     return {"train": f"{RES}/frames/{frames}/train.h5", "test": f"{RES}/frames/{frames}/test.h5"}
 
 
+def init_path(model):
+    """The starting weights of a model (train.init: a model.pt, or another model of the config whose trained
+    model.pt the train job then depends on), or None."""
+    init = model_cfg(model)["train"].get("init")
+    if init and init in config["models"]:
+        return f"{RES}/models/{init}/model.pt"
+    return init or None
+
+
 def train_inputs(model):
     """The frame caches of a model, plus its starting weights (train.init) when it has them."""
-    init = model_cfg(model)["train"].get("init")
+    init = init_path(model)
     return {**frames_paths(model_frames(model)), **({"init": init} if init else {})}
 
 
@@ -170,7 +179,7 @@ def final_outputs():
         for fig in task.figures:
             out += [f"{RES}/eval/{m}/{fig.filename}" for m in figure_models(name, fig)]
         out += [f"{RES}/tables/{name}.{ext}" for ext in ("csv", "md", "html")]
-        out += [f"{RES}/tables/{name}_{kind}" for kind in ("energy.png", "seeds.png", "runs.csv")]
+        out += [f"{RES}/tables/{name}_{kind}" for kind in ("energy.png", "seeds.png", "runs.csv", "headline.json")]
     out += [f"{RES}/eval/{m}/cost.json" for m in MODELS]
     for m in lava_models():
         out += [f"{RES}/lava/{m}/{f}" for f in ("network.net", "metrics.json", "parity.json")]
@@ -178,6 +187,7 @@ def final_outputs():
         out += [f"{RES}/nir/{m}/{f}" for f in ("model.nir", "metrics.json")]
     out += [f"{RES}/nir/{m}/metrics.json" for m in nir_check_models()]
     out += [f"{RES}/report/config.yaml", f"{RES}/report/config.html", f"{RES}/report/environment.html"]
+    out += [f"{RES}/report/summary.html", f"{RES}/report/summary_body.html"]
     return out
 
 

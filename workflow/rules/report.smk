@@ -10,6 +10,7 @@ rule table:
                    labels=lambda w: {"table": f"{get_task(w.task).title} (CSV download)"}),
         md=f"{RES}/tables/{{task}}.md",
         runs_csv=f"{RES}/tables/{{task}}_runs.csv",
+        headline=f"{RES}/tables/{{task}}_headline.json",
         seeds=report(f"{RES}/tables/{{task}}_seeds.png", category="Tables", caption="../report/seeds_plot.rst",
                      labels=lambda w: {"table": f"{get_task(w.task).title}: every seed"}),
         html=report(f"{RES}/tables/{{task}}.html", category="Tables", caption="../report/table.rst",
@@ -39,3 +40,43 @@ rule table:
         "../../envs/evsnn.yaml"
     script:
         "../../scripts/table.py"
+
+
+def summary_tasks():
+    """Per task of this config: its title, headline record, energy figure and the datasets its models ran on."""
+    out = []
+    for name in dict.fromkeys(model_cfg(m)["task"] for m in config["models"]):  # the config's order of tasks
+        datasets = sorted({frames_cfg(model_frames(m))["dataset"] for m in models_of_task(name)})
+        out.append({"task": name, "title": get_task(name).title,
+                    "headline": f"{RES}/tables/{name}_headline.json", "energy_png": f"{RES}/tables/{name}_energy.png",
+                    "datasets": [{"name": d, "kind": dataset_cfg(d)["kind"], "source": dataset_cfg(d)["source"],
+                                  "path": dataset_cfg(d).get("path"), "manifest": manifest_path(d)}
+                                 for d in datasets]})
+    return out
+
+
+rule summary:
+    """The results summary the report opens on (workflow/report/workflow.rst embeds summary_body.html)."""
+    input:
+        headlines=[t["headline"] for t in summary_tasks()],
+        energy=[t["energy_png"] for t in summary_tasks()],
+        manifests=sorted({d["manifest"] for t in summary_tasks() for d in t["datasets"]}),
+    output:
+        html=report(f"{RES}/report/summary.html", category="Results summary", caption="../report/summary.rst",
+                    labels={"item": "results summary"}),
+        body=f"{RES}/report/summary_body.html",
+    params:
+        tasks=summary_tasks(),
+        code=code("evsnn.summary"),
+    log:
+        f"{RES}/logs/report/summary.log",
+    benchmark:
+        f"{RES}/benchmarks/report/summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/evsnn.yaml"
+    script:
+        "../../scripts/summary.py"

@@ -227,3 +227,10 @@ class TableSpec:
     energy_title: str = ""
     #: the metric columns that get a standard deviation and a 95 % interval over seeds (default: metric_col)
     stat_cols: tuple[str, ...] = ()
+    #: the report's results summary: (column, label) of the headline metrics (default: metric_col and ylabel)
+    headline: tuple[tuple[str, str], ...] = ()
+    #: the columns of the compact table view (default: model, seeds, headline metrics and their spread, energy,
+    #: parameters, Lava, published); the full table stays one click away
+    compact: tuple[str, ...] = ()
+    #: the energy model behind energy_col (evsnn.energy.ENERGY_MODELS; default: from evsnn.tables.TABLE_ENERGY)
+    energy_model: str = ""

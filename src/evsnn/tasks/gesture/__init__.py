@@ -24,5 +24,7 @@ TASK = Task(
         Output("predictions", "predictions.csv"),
         Output("confusion", "confusion.png", "report/confusion.rst"),
         Output("curves", "curves.png", "report/curves.rst"),
+        Output("clip_gif", "clip.gif"),
+        Output("clip", "clip.html", "report/clip.rst"),      # the report item (labelled "clip"): a page with the GIF
     ),
 )

@@ -82,4 +82,29 @@ def evaluate(job) -> dict:
     plot_confusion(metrics["confusion"], names, job.outputs["confusion"],
                    title=f"{job.title}: test accuracy {100 * metrics['accuracy']:.1f} %")
     plot_training_curves(job.metrics_csv, job.outputs["curves"], title=job.title, best_epoch=summary["best_epoch"])
+    if "clip_gif" in job.outputs:
+        gesture_clip(job.test, job.outputs["predictions"], names, job.outputs["clip_gif"], job.outputs.get("clip"),
+                     title=job.title)
     return metrics
+
+
+def gesture_clip(test_cache: str, predictions_csv: str, names, gif_path, html_path=None, *, title: str = "",
+                 n: int = 6) -> None:
+    """A short clip of ``n`` test samples of different classes (spread over the test split) with their predicted
+    classes."""
+    import pandas as pd
+
+    from evsnn.plots import plot_gesture_clip
+
+    ds = FrameCacheDataset(test_cache)
+    pred = pd.read_csv(predictions_csv)
+    picks, seen = [], set()
+    for i in np.linspace(0, len(pred) - 1, 4 * n).round().astype(int):  # different classes first
+        if int(pred["label"].iloc[i]) not in seen:
+            picks.append(int(i))
+            seen.add(int(pred["label"].iloc[i]))
+        if len(picks) == n:
+            break
+    frames = np.stack([ds[i][0].numpy() for i in picks]) if picks else np.zeros((0,))
+    plot_gesture_clip(frames, [int(pred["label"].iloc[i]) for i in picks], [int(pred["prediction"].iloc[i])
+                      for i in picks], names, gif_path, html_path, title=title)

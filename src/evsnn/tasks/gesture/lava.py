@@ -1,4 +1,4 @@
-"""DVS128 Gesture in Lava: which cached test samples run, and the accuracy of the Lava outputs."""
+"""DVS128 Gesture in Lava: which cached test samples run, and the accuracy (%) of the Lava outputs."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +16,10 @@ def select_samples(ds, n: int, extra) -> np.ndarray:
 
 
 def lava_metrics(lava_out: torch.Tensor, torch_out: torch.Tensor, ds, sel, labels, extra, manifest) -> dict:
-    """Accuracy of the Lava and the PyTorch outputs on the same samples, and how often their classes agree."""
+    """Accuracy (%) of the Lava and the PyTorch outputs on the same samples, and how often (%) their classes
+    agree."""
     y = torch.as_tensor(labels)
     lp, tp = lava_out.argmax(1), torch_out.argmax(1)
-    return {"metric": "acc", "lava": float((lp == y).float().mean()), "pytorch": float((tp == y).float().mean()),
-            "prediction_agreement": float((lp == tp).float().mean())}
+    pct = lambda hits: round(100 * float(hits.float().mean()), 4)  # noqa: E731
+    return {"metric": "acc_pct", "unit": "%", "lava": pct(lp == y), "pytorch": pct(tp == y),
+            "prediction_agreement_pct": pct(lp == tp)}

@@ -50,4 +50,6 @@ def table(runs: dict[str, dict]) -> TableSpec:
     return TableSpec(gesture_table(runs), "DVS128 Gesture: test accuracy (%)", notes, energy_col="energy_mJ_fp32",
                      metric_col="test_acc_eval", ylabel="test accuracy (%)",
                      energy_title="DVS128 Gesture: accuracy against energy per inference",
-                     stat_cols=("test_acc_val_selected", "test_acc_max", "test_acc_eval"))
+                     stat_cols=("test_acc_val_selected", "test_acc_max", "test_acc_eval"),
+                     headline=(("test_acc_val_selected", "test accuracy (%), val-selected epoch"),
+                               ("test_acc_max", "test accuracy (%), best epoch")))

@@ -29,6 +29,8 @@ TASK = Task(
         Output("skeleton", "skeleton3d.png", "report/skeleton.rst"),
         Output("per_movement", "per_movement.png", "report/per_movement.rst"),
         Output("curves", "curves.png", "report/curves.rst"),
+        Output("clip_gif", "clip.gif"),
+        Output("clip", "clip.html", "report/clip.rst"),      # the report item (labelled "clip"): a page with the GIF
     ),
     figures=(
         Figure("time_since_cnn", "time_since_cnn.png", "evsnn.tasks.pose.evaluate:time_since_cnn_figure",

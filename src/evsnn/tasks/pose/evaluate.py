@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import numpy as np
 import torch
@@ -125,22 +126,94 @@ def evaluate_pose(model_path: str, test_cache: str, train_cache: str, p_matrices
 
     # figures: one test sample of the first triangulated camera, its 3D triangulation, per-movement errors
     i = int(idx[tri[0]][len(ref) // 2]) if len(ref) else 0
-    frame = ds[i][0][-1, 0].numpy()
     from evsnn.tasks.pose.preprocess import project
 
+    # the sample's events (all its frames) at sensor resolution, and the joints in sensor pixels: the unit of the
+    # table's 2D MPJPE
+    frame = sensor_frame(ds[i][0][:, 0].sum(0).numpy(), ds.attrs)
     gu, gv, gmask = project(P[tri[0]], extra["xyz"][i], H=260, W=344)
-    gt_uv = np.stack(to_cache(gu, gv, ds.attrs), axis=-1)
-    pred_uv = np.stack(to_cache(uv[i][:, 0], uv[i][:, 1], ds.attrs), axis=-1)
-    plot_pose_overlay(frame, pred_uv, gt_uv, figures["overlay"], mask=gmask,
-                      title=f"{title}: camera {tri[0]} (cache pixels)")
+    plot_pose_overlay(frame, uv[i], np.stack([gu, gv], axis=-1), figures["overlay"], mask=gmask,
+                      title=f"{title}: camera {tri[0]}, one test sample (260x344 sensor pixels)")
     pm = pose_metrics(pred, gt_xyz, P, cameras=tri, centres=centres, per_sample=True)["per_sample"]
     j = len(ref) // 2
     plot_skeleton_3d(pm["pred_xyz"][j], np.asarray(gt_xyz[j]).T, figures["skeleton"],
                      title=f"{title}: 3D by triangulating cameras {tri}")
     bm = metrics["by_movement"]
     plot_per_movement({int(g) + 1: e for g, e in zip(bm["group"], bm["mpjpe_3d"])}, figures["per_movement"],
-                      ylabel="3D MPJPE (mm)", title=f"{title}: 3D error per movement")
+                      ylabel="3D MPJPE (mm)", title=f"{title}: 3D error per movement",
+                      skipped=skipped_movements(ds.attrs, {int(g) + 1 for g in bm["group"]}))
+    if figures.get("clip_gif"):
+        pose_clip(ds, extra, uv, P, tri[0], int(ds.trial[i]), figures["clip_gif"], figures.get("clip"), title=title)
     return metrics
+
+
+def pose_clip(ds, extra, uv, P, camera: int, trial: int, gif_path, html_path=None, *, title: str = "",
+              n: int = 30) -> None:
+    """Up to ``n`` consecutive test samples of one recording and camera: the events at sensor resolution with the
+    predicted (blue) and true (red, dashed) joints, frame by frame."""
+    import matplotlib.pyplot as plt
+
+    from evsnn.plots import save_clip
+    from evsnn.tasks.pose.plots import SKELETON_EDGES, _draw_skeleton
+    from evsnn.tasks.pose.preprocess import project
+
+    sel = [j for j in range(len(ds)) if int(ds.trial[j]) == trial and int(extra["camera"][j]) == camera]
+    sel = sorted(sel, key=lambda j: int(extra["frame"][j]))
+    if len(sel) > n:
+        start = (len(sel) - n) // 2
+        sel = sel[start:start + n]
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+
+    def update(k):
+        j = sel[k]
+        ax.clear()
+        frame = sensor_frame(ds[j][0][:, 0].sum(0).numpy(), ds.attrs)
+        vmax = np.percentile(frame[frame > 0], 95) if (frame > 0).any() else 1.0
+        ax.imshow(frame, cmap="gray_r", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest")
+        gu, gv, mask = project(P[camera], extra["xyz"][j], H=260, W=344)
+        gt = np.stack([gu, gv], axis=-1).astype(np.float64)
+        gt[~np.asarray(mask, dtype=bool)] = np.nan
+        _draw_skeleton(ax, gt, "C3", "true", marker="o", ls="--", edges=SKELETON_EDGES)
+        _draw_skeleton(ax, uv[j], "C0", "predicted", edges=SKELETON_EDGES)
+        d = np.sqrt(((uv[j] - gt) ** 2).sum(-1))
+        d = d[np.isfinite(d)]
+        ax.set_xlim(-0.5, 343.5)
+        ax.set_ylim(259.5, -0.5)
+        ax.tick_params(labelsize=7)
+        err = f", 2D MPJPE {d.mean():.1f} px" if d.size else ""
+        ax.set_title(f"{title}\ncamera {camera}, frame {int(extra['frame'][j])}{err}", fontsize=8)
+        ax.legend(loc="upper right", fontsize=7)
+        return []
+
+    save_clip(fig, update, len(sel), gif_path, html_path, fps=5, title=title or "pose clip",
+              note=f"{len(sel)} consecutive test frames of one recording seen by camera {camera}: the events at "
+                   "sensor resolution (260x344), the predicted (blue) and true (red, dashed) joints.")
+
+
+def sensor_frame(frame, attrs, H: int = 260, W: int = 344) -> np.ndarray:
+    """A cache frame ``(h, w)`` (cropped at ``attrs['crop']``, downsampled by ``attrs['downsample']``) drawn on the
+    ``H x W`` sensor: each cache pixel covers its k x k sensor pixels, outside the crop is empty."""
+    k = int(attrs.get("downsample", 1))
+    r0, c0, _, _ = json.loads(attrs.get("crop", f"[0, 0, {H}, {W}]"))
+    big = np.kron(np.asarray(frame, dtype=np.float64), np.ones((k, k)))
+    out = np.zeros((H, W))
+    h, w = min(big.shape[0], H - r0), min(big.shape[1], W - c0)
+    out[r0:r0 + h, c0:c0 + w] = big[:h, :w]
+    return out
+
+
+def skipped_movements(attrs, present) -> dict[int, str]:
+    """Movements (1-based) of the recordings the preprocessing skipped (``skipped_recordings`` of the cache) that
+    have no evaluated sample: {movement: "skipped"}."""
+    import re
+
+    names = json.loads(attrs.get("skipped_recordings", "[]") or "[]")
+    out = {}
+    for name in names:
+        m = re.search(r"mov(\d+)", str(name))
+        if m and int(m.group(1)) not in present:
+            out[int(m.group(1))] = "skipped (preprocessing)"
+    return out
 
 
 def evaluate(job) -> dict:
@@ -157,7 +230,26 @@ def evaluate(job) -> dict:
     summary = json.loads(open(job.summary).read())
     plot_training_curves(job.metrics_csv, job.outputs["curves"], title=job.title, best_epoch=summary["best_epoch"],
                          metric="mpjpe2d", scale=1.0, ylabel="2D MPJPE (px)", ylim=None)
+    if job.outputs.get("clip_gif") and not os.path.exists(job.outputs["clip_gif"]):  # the HAS protocol: no clip
+        _still_clip(job.outputs["overlay"], job.outputs["clip_gif"], job.outputs.get("clip"), job.title)
     return metrics
+
+
+def _still_clip(png, gif_path, html_path, title: str) -> None:
+    """A one-frame clip of the overlay figure, saying that this protocol has no clip."""
+    from PIL import Image
+
+    from evsnn.report import write_html
+    from evsnn.util import atomic_path
+
+    with atomic_path(gif_path, suffix=".gif") as tmp:
+        Image.open(png).convert("RGB").save(tmp, format="GIF")
+    if html_path:
+        import base64
+
+        data = base64.b64encode(open(gif_path, "rb").read()).decode()
+        write_html(html_path, title, "<p>No clip for the hybrid ANN-SNN paper's inputs: the overlay of one test "
+                   f'sample instead.</p><img alt="overlay" src="data:image/gif;base64,{data}">')
 
 
 def time_since_cnn_figure(metrics: dict, path: str, title: str = "") -> None:

@@ -72,14 +72,16 @@ def plot_pose_overlay(frame, pred_uv, gt_uv, path, *, title: str = "", mask=None
         x1, y1 = np.minimum(pts.max(axis=0) + crop, [W - 0.5, H - 0.5])
     w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
     fig, ax = plt.subplots(figsize=(max(3.0, 5.2 * w / max(w, h) + 0.4), max(2.5, 5.2 * h / max(w, h))))
-    vmax = np.percentile(frame[frame > 0], 99) if (frame > 0).any() else 1.0
-    ax.imshow(frame, cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
+    # events dark on white, saturating at the 95th percentile of the pixels with events: sparse frames stay visible
+    vmax = np.percentile(frame[frame > 0], 95) if (frame > 0).any() else 1.0
+    ax.imshow(frame, cmap="gray_r", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest")
     _draw_skeleton(ax, gt, _GT, "true", marker="o", ls="--", edges=edges)
     _draw_skeleton(ax, pred, _PRED, "predicted", edges=edges)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y1, y0)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("column (px)", fontsize=8)
+    ax.set_ylabel("row (px)", fontsize=8)
     if show_error:
         d = np.sqrt(((pred - gt) ** 2).sum(axis=-1))
         d = d[np.isfinite(d)]
@@ -115,7 +117,12 @@ def plot_skeleton_3d(pred_xyz, gt_xyz, path, *, title: str = "", edges=SKELETON_
     ax.set_xlabel("X (mm)", fontsize=8)
     ax.set_ylabel("Y (mm)", fontsize=8)
     ax.set_zlabel("Z (mm)", fontsize=8)
-    ax.tick_params(labelsize=6)
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # few, short tick labels: a 3D box crowds them together
+        axis.set_major_locator(MaxNLocator(nbins=4))
+    ax.tick_params(labelsize=7, pad=1)
+    ax.xaxis.labelpad = ax.yaxis.labelpad = ax.zaxis.labelpad = 6
     d = np.sqrt(((pred - gt) ** 2).sum(axis=-1))
     d = d[np.isfinite(d)]
     if d.size:
@@ -167,20 +174,24 @@ def plot_error_vs_time_since_cnn(steps, errors, path, *, ylabel: str = "MPJPE", 
 
 
 def plot_per_movement(errors_by_movement, path, *, ylabel: str = "MPJPE", title: str = "",
-                      labels: Mapping | Sequence | None = None) -> None:
+                      labels: Mapping | Sequence | None = None, skipped: Mapping | None = None) -> None:
     """Bar chart of the error per movement.
 
     ``errors_by_movement``: ``{movement: value}`` (a value or an array of per-sample errors, whose mean is drawn
     with its std as an error bar), or ``{series: {movement: value}}`` for grouped bars (e.g. models or cameras).
-    ``labels``: optional names of the movements (a mapping, or a sequence indexed by position).
+    ``labels``: optional names of the movements (a mapping, or a sequence indexed by position). ``skipped``:
+    ``{movement: reason}`` of movements without a value (e.g. every recording skipped by the preprocessing): shown
+    as a labelled empty slot, not left out; a movement whose value is missing is marked "no samples" likewise.
     """
     data = dict(errors_by_movement)
     nested = bool(data) and all(isinstance(v, Mapping) for v in data.values())
     series = data if nested else {"": data}
-    movements = sorted({m for s in series.values() for m in s}, key=lambda m: (str(type(m)), m))
+    skipped = dict(skipped or {})
+    movements = sorted({m for s in series.values() for m in s} | set(skipped), key=lambda m: (str(type(m)), m))
     fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(movements) * max(1, len(series)) ** 0.5 + 1.6), 3.6))
     width = 0.8 / len(series)
     x = np.arange(len(movements))
+    empty: list[int] = []
     for i, (name, s) in enumerate(series.items()):
         means, errs = [], []
         for m in movements:
@@ -190,6 +201,14 @@ def plot_per_movement(errors_by_movement, path, *, ylabel: str = "MPJPE", title:
             errs.append(v.std() if v.size > 1 else np.nan)
         ax.bar(x - 0.4 + width * (i + 0.5), means, width, yerr=errs if np.isfinite(errs).any() else None, capsize=2,
                color=f"C{i}", label=str(name) or None)
+        if i == 0:
+            empty = [k for k, v in enumerate(means) if not np.isfinite(v)]
+    top = ax.get_ylim()[1]
+    for k in empty:  # a movement without a value is shown as such
+        m = movements[k]
+        ax.axvspan(k - 0.4, k + 0.4, color="0.85", hatch="//", fill=False, lw=0)
+        ax.text(k, top * 0.03, str(skipped.get(m) or "no samples"), rotation=90, ha="center", va="bottom",
+                fontsize=8, color="0.3")
     if labels is None:
         names = [str(m) for m in movements]
     elif isinstance(labels, Mapping):

@@ -40,4 +40,6 @@ def table(runs: dict[str, dict]) -> TableSpec:
     return TableSpec(pose_table(runs), "DHP19 pose: 2D (px) and 3D (mm) joint errors", notes,
                      energy_col="energy_mJ_fp32", metric_col="mpjpe_3d_mm", ylabel="3D MPJPE (mm)",
                      lower_is_better=True, energy_title="DHP19 pose: 3D error against energy per inference",
-                     stat_cols=("mpjpe_2d_cam2", "mpjpe_2d_cam3", "mpjpe_3d_mm"))
+                     stat_cols=("mpjpe_2d_cam2", "mpjpe_2d_cam3", "mpjpe_3d_mm"),
+                     headline=(("mpjpe_3d_mm", "3D MPJPE (mm)"), ("mpjpe_2d_cam2", "2D MPJPE cam 2 (px)"),
+                               ("mpjpe_2d_cam3", "2D MPJPE cam 3 (px)")))

@@ -1,0 +1,210 @@
+"""Run a trained model on a new raw recording (``python -m evsnn predict MODEL_DIR RECORDING [--out DIR]``).
+
+The recording is read with :mod:`evsnn.io` (any format it sniffs) and turned into frames with the settings the
+model was trained with, read from its ``summary.json`` (``frames``: the attributes of its frame cache):
+
+- DVS128 Gesture models: consecutive windows of ``--window-ms`` (default 1500 ms, about one gesture), each
+  integrated into T frames exactly as the caches (spikingjelly's fixed-number integration, split by number or
+  time, the same downsampling); writes ``predictions.csv`` (window, start / end in us, class, its name, score);
+- DHP19 pose models (the official representation): the official preprocessing of the recording (filters,
+  constant-count frames of all four cameras; no Vicon needed), one camera's crop and downsampling as trained,
+  sequences of T frames; writes ``predictions.npz`` (``uv``: joints in pixels of the 260 x 344 CNN input per
+  frame, ``confidence``, ``frame``) and ``predictions.csv``.
+
+What does not fit is refused in one sentence naming the file: a recording of another sensor size, a model that
+needs polarity channels or cameras the recording lacks, a model directory without a finished model.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from evsnn.errors import ConfigError, EvsnnError
+from evsnn.util import atomic_path
+
+
+class PredictError(EvsnnError):
+    """A model and a recording that do not fit together (one sentence naming the file and the mismatch)."""
+
+
+def load_trained(model_dir: str | os.PathLike):
+    """(model, blob, summary) of a finished training directory (results/models/<name>/)."""
+    from evsnn.train import load_model
+
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise PredictError(f"{d} is not a directory (a trained model's directory, e.g. results/models/<name>/)")
+    for name in ("model.pt", "summary.json"):
+        if not (d / name).is_file():
+            partial = " (a checkpoint.pt is there: its training has not finished)" if (d / "checkpoint.pt").is_file() \
+                else ""
+            raise PredictError(f"{d / name} does not exist: {d} holds no finished model{partial}; train it first "
+                               f"(snakemake {d / 'model.pt'})")
+    summary = json.loads((d / "summary.json").read_text())
+    if not summary.get("frames"):
+        raise PredictError(f"{d / 'summary.json'} has no 'frames' record (the frame settings the model was trained "
+                           "with); retrain it with this evsnn version")
+    try:
+        model, blob = load_model(d / "model.pt")
+    except (ConfigError, RuntimeError, KeyError) as exc:
+        raise PredictError(f"{d / 'model.pt'} cannot be loaded ({' '.join(str(exc).split())[:200]})") from None
+    return model, blob, summary
+
+
+def _read(recording):
+    from evsnn.io import sniff
+
+    path = os.fspath(recording)
+    if not os.path.isfile(path):
+        raise PredictError(f"{path} does not exist")
+    fmt = sniff(path)
+    events, header = fmt.read(path)
+    desc = fmt.describe(events, header)
+    return events, header, desc, fmt.name
+
+
+def _resolution(desc: dict, events) -> tuple[int, int] | None:
+    """(width, height) of the recording's sensor, from its header (or None)."""
+    res = desc.get("resolution")
+    if res and len(res) == 2:
+        return int(res[0]), int(res[1])
+    return None
+
+
+def _forward(model, x):
+    """x (N, T, C, H, W) -> the model's outputs for the N samples (time-major inside, as in training)."""
+    import torch
+
+    from evsnn.data import time_major
+
+    with torch.no_grad():
+        out = model(time_major(torch.as_tensor(x, dtype=torch.float32)))
+    return out
+
+
+def predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms: float | None):
+    from evsnn.frames import integrate_fixed_frames
+
+    fr = summary["frames"]
+    H, W = int(fr.get("sensor_h", 128)), int(fr.get("sensor_w", 128))
+    res = _resolution(desc, events)
+    if res is not None and res != (W, H):
+        raise PredictError(f"{recording} is a {res[0]}x{res[1]} recording ({desc.get('camera_layout', 'its header')}); "
+                           f"the model was trained on {W}x{H} DVS128 frames")
+    if len(events) and (int(events["x"].max()) >= W or int(events["y"].max()) >= H):
+        raise PredictError(f"{recording} has events at x up to {int(events['x'].max())}, y up to "
+                           f"{int(events['y'].max())}: not a {W}x{H} sensor, which the model was trained on")
+    channels = int(blob["in_shape"][0])
+    if channels == 2 and len(events) and len(np.unique(events["p"])) < 2:
+        raise PredictError(f"{recording} has events of one polarity only; the model takes 2 polarity channels "
+                           "(OFF, ON)")
+    T, split_by, k = int(fr["T"]), str(fr.get("split_by", "number")), int(fr.get("downsample", 1))
+    if not len(events):
+        raise PredictError(f"{recording} holds no events")
+    events = events[np.argsort(events["t"], kind="stable")]
+    t0, t1 = int(events["t"][0]), int(events["t"][-1]) + 1
+    w_us = int((window_ms or 1500) * 1000)
+    starts = list(range(t0, t1, w_us))
+    names = str(fr.get("class_names", "")).split(",")
+    rows, xs = [], []
+    for s in starts:
+        lo, hi = np.searchsorted(events["t"], [s, s + w_us])
+        ev = events[lo:hi]
+        if len(ev) < T:
+            continue
+        xs.append(integrate_fixed_frames(ev, T, split_by=split_by, H=H, W=W, downsample=k))
+        rows.append({"window": len(rows), "start_us": s, "end_us": min(s + w_us, t1), "events": int(len(ev))})
+    if not xs:
+        raise PredictError(f"{recording} has no window of {w_us // 1000} ms with at least {T} events")
+    import torch
+
+    out = _forward(model, np.stack(xs))
+    scores = torch.softmax(out.float(), dim=-1).numpy() if out.ndim == 2 else out.numpy()
+    for r, sc in zip(rows, scores):
+        c = int(np.argmax(sc))
+        r.update({"class": c, "class_name": names[c] if c < len(names) else str(c), "score": round(float(sc[c]), 4)})
+    out_csv = Path(out_dir) / "predictions.csv"
+    with atomic_path(out_csv) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return {"task": "gesture", "windows": len(rows), "window_ms": w_us / 1000, "outputs": [str(out_csv)],
+            "classes": {n: sum(r["class_name"] == n for r in rows) for n in dict.fromkeys(r["class_name"] for r in rows)}}
+
+
+def predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera: int | None):
+    from evsnn.tasks.pose.data import camera_frames
+    from evsnn.tasks.pose.evaluate import _to_sensor
+    from evsnn.tasks.pose.pose3d import heatmap_argmax
+    from evsnn.tasks.pose.preprocess import preprocess_events
+
+    fr = summary["frames"]
+    pre = json.loads(fr.get("preprocessing", "{}") or "{}")
+    if "representation" in pre or fr.get("representation") == "has":
+        raise PredictError(f"{summary.get('arch')}: predict supports the official DHP19 representation, not the "
+                           "hybrid ANN-SNN paper's inputs")
+    if "c" not in (events.dtype.names or ()):
+        raise PredictError(f"{recording} is a single-camera recording ({desc.get('camera_layout', '')}); the model "
+                           "was trained on DHP19's multiplexed 4-camera AEDAT 2.0 (DAVIS346)")
+    cams = json.loads(fr.get("cameras", "[2, 3]"))
+    cam = int(camera if camera is not None else cams[0])
+    from evsnn.io.dhp19 import CAMERA_TO_CHANNEL, CHANNEL_TO_CAMERA
+
+    present = sorted(CHANNEL_TO_CAMERA[int(c)] for c in np.unique(events["c"]) if int(c) in CHANNEL_TO_CAMERA)
+    if cam not in CAMERA_TO_CHANNEL or cam not in present:
+        raise PredictError(f"{recording} has no events of camera {cam} (cameras with events: {present})")
+    T, k = int(fr["T"]), int(fr.get("downsample", 1))
+    crop = json.loads(fr.get("crop", "null"))
+    t = events["t"]
+    n_vicon = int((int(t[-1]) - int(t[0])) // 10_000) + 2 if len(t) else 2
+    dvs, _, stats = preprocess_events(events, int(t[0]), int(t[-1]) + 1, np.full((n_vicon, 3, 13), np.nan),
+                                      path=os.fspath(recording),
+                                      **{k_: pre[k_] for k_ in ("events_per_frame", "hot_pixel_threshold", "ba_dt",
+                                                                "ba_filter") if k_ in pre})
+    frames = camera_frames(dvs, cam, k, crop[2:] if crop else None)
+    if len(frames) < T:
+        raise PredictError(f"{recording} gives {len(frames)} frames of camera {cam} after the preprocessing; the model "
+                           f"needs sequences of {T}")
+    xs = np.stack([frames[i - T + 1: i + 1, None] for i in range(T - 1, len(frames))])
+    out = _forward(model, xs)
+    hm = out[-1] if out.ndim == 6 else out  # per-step outputs: the last step
+    uv, conf = heatmap_argmax(hm.float().numpy())
+    uv = _to_sensor(uv.astype(np.float64), fr)
+    out_npz, out_csv = Path(out_dir) / "predictions.npz", Path(out_dir) / "predictions.csv"
+    idx = np.arange(T - 1, len(frames))
+    with atomic_path(out_npz, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, uv=uv, confidence=conf, frame=idx, camera=cam)
+    joints = str(fr.get("joints", "")).split(",")
+    with atomic_path(out_csv) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["frame", "camera"] + [f"{j}_{a}" for j in joints for a in ("u", "v")])
+            for i, p in zip(idx, uv):
+                w.writerow([int(i), cam] + [round(float(v), 2) for v in p.reshape(-1)])
+    return {"task": "pose", "camera": cam, "frames": int(len(idx)), "unit": "pixels of the 260x344 CNN input",
+            "outputs": [str(out_npz), str(out_csv)]}
+
+
+def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = None, camera: int | None = None) -> dict:
+    """Run the trained model in ``model_dir`` on ``recording``; predictions go to ``out_dir`` (default: a folder
+    ``predictions/<recording stem>`` inside ``model_dir``)."""
+    model, blob, summary = load_trained(model_dir)
+    events, header, desc, fmt = _read(recording)
+    out_dir = Path(out_dir) if out_dir else Path(model_dir) / "predictions" / Path(recording).stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kind = summary["frames"].get("kind")
+    if kind == "dvsgesture":
+        res = predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms)
+    elif kind == "dhp19":
+        res = predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera)
+    else:
+        raise PredictError(f"{Path(model_dir) / 'summary.json'}: a model trained on {kind} frames; predict supports "
+                           "DVS128 Gesture and DHP19 pose models so far (depth needs a rectified stereo pair)")
+    return {"model": os.fspath(model_dir), "arch": blob["arch"], "recording": os.fspath(recording), "format": fmt,
+            **res}
