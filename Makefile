@@ -12,7 +12,7 @@ setup:
 
 demo: setup
 	$(SNAKEMAKE) --cores $(CORES)
-	@echo "results: results/tables/{gesture,pose}.md, figures in results/eval/*/ (snakemake --report report.html for the HTML report)"
+	@echo "results: results/tables/{gesture,pose,depth}.md (+ _runs.csv per seed), figures in results/eval/*/; report: snakemake --report report.html (opens on the results summary)"
 
 test: setup
 	$(PY) -m pytest -q tests

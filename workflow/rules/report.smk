@@ -42,19 +42,6 @@ rule table:
         "../../scripts/table.py"
 
 
-def summary_tasks():
-    """Per task of this config: its title, headline record, energy figure and the datasets its models ran on."""
-    out = []
-    for name in dict.fromkeys(model_cfg(m)["task"] for m in config["models"]):  # the config's order of tasks
-        datasets = sorted({frames_cfg(model_frames(m))["dataset"] for m in models_of_task(name)})
-        out.append({"task": name, "title": get_task(name).title,
-                    "headline": f"{RES}/tables/{name}_headline.json", "energy_png": f"{RES}/tables/{name}_energy.png",
-                    "datasets": [{"name": d, "kind": dataset_cfg(d)["kind"], "source": dataset_cfg(d)["source"],
-                                  "path": dataset_cfg(d).get("path"), "manifest": manifest_path(d)}
-                                 for d in datasets]})
-    return out
-
-
 rule summary:
     """The results summary the report opens on (workflow/report/workflow.rst embeds summary_body.html)."""
     input:
