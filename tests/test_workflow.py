@@ -313,7 +313,7 @@ def test_changed_raw_file_makes_exactly_its_caches_stale(demo):
         jobs = planned_jobs(smk(demo, "-n"))
         jobs.pop("all", None)
         assert jobs == {"frames": 1, "train": 5, "evaluate_gesture": 5, "cost": 5, "export_netx": 1, "lava_run": 1,
-                        "export_nir": 1, "nir_run": 1, "table": 1, "summary": 1}, jobs
+                        "export_nir": 1, "nir_run": 1, "nir_check": 4, "table": 1, "summary": 1}, jobs
         _restore(raw, data, st)
         raw.write_bytes(data)                                                    # same bytes, rewritten: a new mtime
         assert planned_jobs(smk(demo, "-n")).get("frames") == 1
