@@ -102,67 +102,51 @@ def _static_registry(models: tuple[tuple[str, str, str], ...]) -> dict[str, tupl
     return out
 
 
-def lava_dl_archs() -> frozenset[str]:
-    """Architectures built from lava-dl slayer blocks (exported to netx and run in Lava by the workflow): those
-    whose builder class sets ``LAVA_DL = True`` at class level (read with ``ast``, no import)."""
-    return _lava_dl_archs(tuple(sorted(static_registry().items())))
-
-
 @functools.lru_cache(maxsize=None)
-def _lava_dl_archs(items) -> frozenset[str]:
-    out = set()
+def _class_literals(items) -> dict[str, dict[str, object]]:
+    """arch -> {attribute: literal value} of the class-level literal assignments of its builder class, read from
+    the sources with ``ast`` (each source parsed once); the flags below (LAVA_DL, NIR_WHEN, is_spiking) read it."""
+    trees: dict[str, ast.Module] = {}
+    out: dict[str, dict[str, object]] = {}
     for arch, (_, source, _, _) in items:
-        tree = ast.parse(Path(source).read_text(), filename=source)
+        tree = trees.get(source) or trees.setdefault(source, ast.parse(Path(source).read_text(), filename=source))
         builder = _literal_assign(tree, "ARCHS")
         name = next(v.id for k, v in zip(builder.keys, builder.values) if k.value == arch)
         node = _definition(tree, name)
+        values = {}
         if isinstance(node, ast.ClassDef):
-            value = _literal_assign(node, "LAVA_DL")
-            if isinstance(value, ast.Constant) and value.value is True:
-                out.add(arch)
-    return frozenset(out)
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                    try:
+                        values[stmt.targets[0].id] = ast.literal_eval(stmt.value)
+                    except ValueError:
+                        pass
+        out[arch] = values
+    return out
+
+
+def class_literal(name: str) -> dict[str, object]:
+    """arch -> the literal class-level value ``name`` of its builder class, for the archs that set it."""
+    lits = _class_literals(tuple(sorted(static_registry().items())))
+    return {arch: v[name] for arch, v in lits.items() if name in v}
+
+
+def lava_dl_archs() -> frozenset[str]:
+    """Architectures built from lava-dl slayer blocks (exported to netx and run in Lava by the workflow): those
+    whose builder class sets ``LAVA_DL = True`` at class level (read with ``ast``, no import)."""
+    return frozenset(a for a, v in class_literal("LAVA_DL").items() if v is True)
 
 
 def nir_conditions() -> dict[str, dict]:
     """Architectures the workflow exports to NIR: arch -> the net config values that make it expressible, from the
     builder class's ``NIR_WHEN`` literal (``{}``: always; read with ``ast``, no import). Architectures without one
     are not exported (the workflow's ``nir_check`` names the layer that NIR cannot express)."""
-    return dict(_nir_conditions(tuple(sorted(static_registry().items()))))
-
-
-@functools.lru_cache(maxsize=None)
-def _nir_conditions(items) -> tuple:
-    out = []
-    for arch, (_, source, _, _) in items:
-        tree = ast.parse(Path(source).read_text(), filename=source)
-        builder = _literal_assign(tree, "ARCHS")
-        name = next(v.id for k, v in zip(builder.keys, builder.values) if k.value == arch)
-        node = _definition(tree, name)
-        if isinstance(node, ast.ClassDef):
-            value = _literal_assign(node, "NIR_WHEN")
-            if value is not None:
-                out.append((arch, ast.literal_eval(value)))
-    return tuple(out)
+    return class_literal("NIR_WHEN")
 
 
 def spiking_archs() -> frozenset[str]:
     """Architectures whose builder class sets ``is_spiking = True`` at class level (read with ``ast``)."""
-    return _spiking_archs(tuple(sorted(static_registry().items())))
-
-
-@functools.lru_cache(maxsize=None)
-def _spiking_archs(items) -> frozenset[str]:
-    out = set()
-    for arch, (_, source, _, _) in items:
-        tree = ast.parse(Path(source).read_text(), filename=source)
-        builder = _literal_assign(tree, "ARCHS")
-        name = next(v.id for k, v in zip(builder.keys, builder.values) if k.value == arch)
-        node = _definition(tree, name)
-        if isinstance(node, ast.ClassDef):
-            value = _literal_assign(node, "is_spiking")
-            if isinstance(value, ast.Constant) and value.value is True:
-                out.add(arch)
-    return frozenset(out)
+    return frozenset(a for a, v in class_literal("is_spiking").items() if v is True)
 
 
 def nir_exportable(arch: str, net: dict) -> bool:
