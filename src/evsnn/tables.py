@@ -65,7 +65,8 @@ COST_NOTES = [
     "rule nir_check); nir_<framework>_<metric>: the NIR file imported and run by that framework on the Lava stage's "
     "test samples, beside the PyTorch model on the same samples (nir_torch_<metric>); nir_<framework>_parity: neuron "
     "layers whose spikes are identical to the PyTorch model's, else the fraction of spikes that differ and the "
-    "largest difference (rule nir_run)",
+    "largest difference (rule nir_run); for lava-dl CUBA models the reference is slayer's fixed-point run and "
+    "'unrounded CUBA' compares with the same update in floating point (what NIR expresses)",
 ]
 
 
@@ -100,6 +101,8 @@ def nir_columns(path) -> dict:
             continue
         row[f"nir_{fw}_{e['metric']}"] = round(e["value"], 3)
         row[f"nir_{fw}_parity"] = nir_parity_cell(e["parity"])
+        if "parity_float_reference" in e:  # lava-dl CUBA: the same update without slayer's fixed-point rounding
+            row[f"nir_{fw}_parity"] += f" (unrounded CUBA: {e['parity_float_reference']['summary']})"
         torch_value = e["pytorch"]
     if torch_value is not None and metric:
         row[f"nir_torch_{metric}"] = round(torch_value, 3)

@@ -79,15 +79,18 @@ def compare_layers(ref: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -
 
 def reference_run(model, layers: list[dict], frames: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
     """The PyTorch model on ``frames`` [T, N, ...]: (its output, {neuron node: spikes [T, N, ...]}, the output per
-    step of the layer the graph ends with [T, N, ...])."""
+    step of the layer the graph ends with [T, N, ...]). Layers recorded ``time_last`` (slayer blocks, [N, ..., T])
+    are moved to time-major."""
     rec: dict[str, torch.Tensor] = {}
     hooks = []
-    for r in layers:
+    wanted = [r for r in layers if r["kind"] == "neuron"] + [layers[-1]]
+    for r in wanted:
         src = r["sources"][0]
         mod = model.get_submodule(src)
 
-        def hook(_m, _i, out, node=r["node"]):
-            rec[node] = out.detach().clone()
+        def hook(_m, _i, out, node=r["node"], time_last=r.get("time_last", False)):
+            out = out[0] if isinstance(out, tuple) else out
+            rec[node] = (out.movedim(-1, 0) if time_last else out).detach().clone()
         hooks.append(mod.register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -104,17 +107,22 @@ def run_trained(model_path, nir_path, test_cache, *, frameworks=("spikingjelly",
     """Run ``nir_path`` in each framework on the test samples the task's Lava stage selects; per framework: the
     task metric of its outputs beside the PyTorch model's on the same samples, the agreement of the two, and the
     parity of every neuron layer with the PyTorch model (identical spikes, or the fraction that differs and the
-    largest difference). A framework that is not installed or cannot import the file gets ``error`` instead."""
+    largest difference). A framework that is not installed or cannot import the file gets ``error`` instead.
+
+    For a lava-dl CUBA network the reference is slayer's own fixed-point run; each framework also gets
+    ``parity_float_reference`` (against :func:`evsnn.nirx.slayer.float_reference`, the same update without the
+    rounding) and ``metrics["slayer"]`` measures the rounding itself and the Input block's input quantisation."""
     from evsnn.data import FrameCacheDataset, time_major
     from evsnn.lava.deploy import _lava_module
-    from evsnn.nirx.export import export_chain
+    from evsnn.nirx.export import layer_records
     from evsnn.nirx.frameworks import ADAPTERS, FrameworkUnavailable, run_graph
     from evsnn.nirx.graph import read_graph
+    from evsnn.nirx.slayer import float_reference, input_off_grid, is_slayer
     from evsnn.train import load_model
 
     model, blob = load_model(model_path)
     task = blob["task"]
-    _, layers = export_chain(model)
+    layers = layer_records(model, blob["in_shape"])
     graph = read_graph(nir_path)
     dt = float((graph.metadata or {}).get("dt", 1e-4))
     ds = FrameCacheDataset(test_cache)
@@ -127,6 +135,15 @@ def run_trained(model_path, nir_path, test_cache, *, frameworks=("spikingjelly",
     metrics = {"model": os.fspath(model_path), "nir": os.fspath(nir_path), "arch": blob["arch"], "task": task,
                "exportable": True, "dt": dt, "n_samples": len(sel), "samples": [int(i) for i in sel],
                "steps": int(frames.shape[0]), "frameworks": {}}
+    float_ref = None
+    if is_slayer(model):
+        float_ref = float_reference(model, frames)
+        metrics["slayer"] = {
+            "float_reference_vs_slayer": compare_layers(ref_spikes, float_ref),
+            "input_off_grid": input_off_grid(model, frames),
+            "note": "the NIR file runs slayer's CUBA update in floating point; float_reference_vs_slayer is that "
+                    "update (evsnn.nirx.slayer.float_reference) against slayer's fixed-point run: the part of any "
+                    "difference that is slayer's rounding, not the export"}
     for fw in frameworks:
         t0 = time.perf_counter()
         try:
@@ -142,6 +159,8 @@ def run_trained(model_path, nir_path, test_cache, *, frameworks=("spikingjelly",
                  **{k: v for k, v in m.items() if k not in ("metric", "lava", "pytorch")},
                  "max_abs_output_diff": float((out - torch_out).abs().max()), "seconds": seconds,
                  "adapters": ADAPTERS[fw], "parity": compare_layers(ref_spikes, spikes)}
+        if float_ref is not None:
+            entry["parity_float_reference"] = compare_layers(float_ref, spikes)
         metrics["frameworks"][fw] = entry
         metrics["metric"] = m["metric"]
         log.info("NIR in %s: %s %.4g (PyTorch %.4g on the same %d samples); parity %s", fw, m["metric"], m["lava"],

@@ -1,5 +1,5 @@
 """A trained spiking model -> a NIR graph (``model.nir``), through spikingjelly 2.0's exporter
-(``spikingjelly.activation_based.nir_exchange.export_to_nir``).
+(``spikingjelly.activation_based.nir_exchange.export_to_nir``), or for lava-dl CUBA networks :mod:`evsnn.nirx.slayer`.
 
 NIR expresses a chain of Conv2d, Linear/Affine, AvgPool2d, Flatten and IF / LIF / CubaLIF neurons with a hard reset.
 It has no max pooling, transposed convolution, batch norm, upsampling or sigma-delta neuron. Before export:
@@ -13,6 +13,9 @@ It has no max pooling, transposed convolution, batch norm, upsampling or sigma-d
 A model exports when it lists its layers in order (``nir_layers() -> [(name, module)]``) and every one of them is
 one of the above. Otherwise :func:`blocker` names the first layer that stops it, as "<type> at <name>" (for a
 model that is no chain of layers: its first layer NIR cannot express, or the model itself).
+
+A network of lava-dl slayer blocks (``model.blocks``) exports when every block is a CUBA Input, Conv, Pool,
+Flatten or Dense block NIR expresses: :mod:`evsnn.nirx.slayer` (its own writer, same summary and metadata).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["NotExportable", "DT", "blocker", "export_chain", "export_model", "node_name"]
+__all__ = ["NotExportable", "DT", "blocker", "export_chain", "export_model", "layer_records", "node_name"]
 
 #: the time step written to every file: 1e-4 s is what snnTorch's importer assumes (it ignores any other)
 DT = 1e-4
@@ -115,7 +118,12 @@ def _leaves(model: nn.Module):
 
 def chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The model's layers in forward order; raises :class:`NotExportable` naming the first one NIR cannot express
-    (or the model, when it is not a chain of layers)."""
+    (or the model, when it is not a chain of layers). A network of lava-dl slayer blocks is checked by
+    :func:`evsnn.nirx.slayer.cuba_chain`."""
+    from evsnn.nirx.slayer import cuba_chain, is_slayer
+
+    if is_slayer(model):
+        return [(name, b) for name, b, _ in cuba_chain(model)]
     if not hasattr(model, "nir_layers"):
         for name, m in _leaves(model):
             _check_layer(name, m)
@@ -213,20 +221,49 @@ def export_chain(model: nn.Module) -> tuple[nn.Sequential, list[dict]]:
     return net, records
 
 
+def layer_records(model: nn.Module, in_shape) -> list[dict]:
+    """One record per exported NIR node (node name, the model layers it comes from, kind; ``time_last`` for
+    slayer blocks, whose outputs are [N, ..., T]), as :func:`export_model` writes them."""
+    from evsnn.nirx.slayer import export_cuba, is_slayer
+
+    if is_slayer(model):
+        return export_cuba(model, in_shape)[1]
+    return export_chain(model)[1]
+
+
 def export_model(model: nn.Module, in_shape, path: str | os.PathLike | None = None, *, dt: float = DT) -> dict:
     """Export ``model`` (input one time step of shape ``in_shape`` = (C, H, W)) to a NIR file at ``path``; a
-    JSON-able summary (nodes, kinds, the model layers each node comes from). Raises :class:`NotExportable`."""
-    import nir
-    from spikingjelly.activation_based.nir_exchange import export_to_nir
+    JSON-able summary (nodes, kinds, the model layers each node comes from). Raises :class:`NotExportable`.
 
+    spikingjelly models go through spikingjelly's exporter; networks of lava-dl slayer CUBA blocks through
+    :func:`evsnn.nirx.slayer.export_cuba` (the summary then lists each neuron's decays and threshold)."""
+    import nir
+
+    from evsnn.nirx.slayer import export_cuba, is_slayer
     from evsnn.util import atomic_path
 
-    net, records = export_chain(model)
-    example = torch.zeros(1, *[int(v) for v in in_shape])
-    graph = export_to_nir(net, example, dt=dt)
+    extra: dict = {}
+    if is_slayer(model):
+        graph, records, neurons = export_cuba(model, in_shape, dt=dt)
+        n_weights = int(sum(np.asarray(n.weight).size for k, n in graph.nodes.items()
+                            if hasattr(n, "weight") and not k.endswith("_scale")
+                            and not any(r["node"] == k and r["kind"] == "pool" for r in records)))
+        extra = {"source": "lava-dl slayer CUBA blocks", "neurons": neurons,
+                 "fixed_point": "slayer rounds the decayed current and voltage to multiples of 1/4096 (towards "
+                                "zero) and quantises the Input block's input to steps of 1/32; NIR's CubaLIF "
+                                "runs the same update in floating point"}
+    else:
+        from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+        net, records = export_chain(model)
+        example = torch.zeros(1, *[int(v) for v in in_shape])
+        graph = export_to_nir(net, example, dt=dt)
+        n_weights = int(sum(p.numel() for p in net.parameters()))
     graph.metadata = {"evsnn": "exported by evsnn.nirx.export", "dt": float(dt),
                       "readout": "the model's output is the mean over time steps of the graph's output",
                       "input": "one event frame per time step, shape " + "x".join(map(str, in_shape))}
+    if extra:
+        graph.metadata["slayer"] = extra["fixed_point"]
     if path is not None:
         with atomic_path(path, suffix=".nir") as tmp:
             nir.write(tmp, graph)
@@ -234,4 +271,4 @@ def export_model(model: nn.Module, in_shape, path: str | os.PathLike | None = No
     return {"dt": float(dt), "in_shape": [int(v) for v in in_shape], "nodes": nodes,
             "edges": [list(e) for e in graph.edges], "layers": records,
             "folded_batch_norm": [r["sources"][-1] for r in records if r.get("folded_batch_norm")],
-            "n_weights": int(sum(p.numel() for p in net.parameters()))}
+            "n_weights": n_weights, **extra}

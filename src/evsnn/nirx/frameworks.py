@@ -119,7 +119,10 @@ def _build(graph, framework: str, dt: float) -> nn.Module:
     if framework == "spikingjelly":
         from spikingjelly.activation_based.nir_exchange import import_from_nir
 
-        return import_from_nir(copy.deepcopy(graph), dt=dt, step_mode="s")
+        try:
+            return import_from_nir(copy.deepcopy(graph), dt=dt, step_mode="s")
+        except (ValueError, NotImplementedError) as exc:  # e.g. per-neuron parameters it takes only as one value
+            raise FrameworkUnavailable(f"spikingjelly cannot import this graph: {exc}") from None
     if framework == "snntorch":
         from snntorch.import_nir import import_from_nir
 

@@ -25,7 +25,8 @@ per entry of ``channels``, Flatten, Dense ``hidden``, and a Dense readout of ``n
 ``neuron="sdnn"`` (default) the blocks are sigma-delta ReLU units and the readout is slayer's sigma ``Output``
 (linear logits: the weighted sum of the hidden activations), averaged over time; with ``neuron="cuba"`` they
 are CUBA-LIF neurons and the output is the firing rate of the readout. It exports to netx
-(:func:`evsnn.lava.export.export_network`) and runs bit-exactly in Lava (:mod:`evsnn.lava`).
+(:func:`evsnn.lava.export.export_network`) and runs bit-exactly in Lava (:mod:`evsnn.lava`); the CUBA variant
+also exports to NIR (:mod:`evsnn.nirx.slayer`: its blocks have ``delay_shift=False``, which NIR needs).
 """
 from __future__ import annotations
 
@@ -106,6 +107,8 @@ class GestureSDNN(nn.Module):
 
     is_spiking = True
     LAVA_DL = True  # exported to netx and run in Lava by the workflow (evsnn.models.lava_dl_archs)
+    #: the CUBA variant (no sigma-delta, no delay_shift) is also exported to NIR by the workflow (evsnn.nirx.slayer)
+    NIR_WHEN = {"neuron": "cuba"}
 
     def __init__(self, in_shape, n_classes, *, channels=(8, 16), hidden=64, neuron="sdnn", threshold=0.0625,
                  tau_grad=0.5, scale_grad=1.0, learn_threshold=True, weight_scale=2, weight_norm=True,
