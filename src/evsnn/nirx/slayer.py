@@ -29,6 +29,9 @@ fixed-point rounding of the decayed states (at most 1/4096 per step) and the Inp
 input (exact for inputs on the 1/32 grid within [-4, 3.97]): :func:`float_reference` runs the slayer network with
 the same update in float32, so that a run separates the rounding from the mapping.
 
+Per-channel decays (``shared_param=False``) become per-neuron arrays: snnTorch and Norse import them,
+spikingjelly's importer takes one value per layer and refuses the file.
+
 Layers: ``Input`` -> (a 1x1 ``Conv2d`` carrying the model's ``input_scale`` and the block's weight / bias when they
 are not 1 / absent) + ``CubaLIF``; ``Conv`` -> ``Conv2d`` + ``CubaLIF``; ``Pool`` (slayer's sum pooling with one
 weight) -> a ``Conv2d`` with that weight on the channel diagonal + ``CubaLIF``; ``Flatten`` -> ``Flatten``;
@@ -96,6 +99,9 @@ def _check_neuron(name: str, b) -> None:
                             "CubaLIF sends binary spikes")
     if getattr(n, "norm", None) is not None:
         raise NotExportable(f"{_type_name(b)} at {name}", "a norm on the neuron current, which NIR's CubaLIF lacks")
+    if not n.shared_param and hasattr(n, "current_decay_min"):
+        raise NotExportable(f"{_type_name(b)} at {name}", "per-channel decays (shared_param=False) that slayer has "
+                            "not drawn yet (it draws them on the first forward pass)")
     cd, vd = _decays(n)
     for label, d in (("current_decay", cd), ("voltage_decay", vd)):
         if np.any(d <= 0):
@@ -144,8 +150,8 @@ def cuba_chain(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
         if kind == "input" and b.neuron is None:
             raise NotExportable(f"{_type_name(b)} at {name}", "an Input block without neuron")
         out.append((name, b, kind))
-    if not out or out[-1][2] in ("flatten", "input"):
-        raise NotExportable(f"{type(model).__name__} at (model)", "it does not end in a spiking layer")
+    if not out:
+        raise NotExportable(f"{type(model).__name__} at (model)", "it has no blocks")
     return out
 
 
