@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,9 @@ def load_trained(model_dir: str | os.PathLike):
         raise PredictError(f"{d / 'summary.json'} has no 'frames' record (the frame settings the model was trained "
                            "with); retrain it with this evsnn version")
     try:
-        model, blob = load_model(d / "model.pt")
+        with warnings.catch_warnings():  # lava-dl's blocks use torch's deprecated weight_norm: noise for a user
+            warnings.filterwarnings("ignore", message=r".*weight_norm.* is deprecated", category=FutureWarning)
+            model, blob = load_model(d / "model.pt")
     except (ConfigError, RuntimeError, KeyError) as exc:
         raise PredictError(f"{d / 'model.pt'} cannot be loaded ({' '.join(str(exc).split())[:200]})") from None
     return model, blob, summary
@@ -196,7 +199,6 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
 def lava_net(model_dir, blob, net=None) -> tuple[Path, int]:
     """The netx export to run with ``--lava`` and its number of layers: ``net`` (``--net``) or, in the workflow's
     layout, ``results/lava/<model>/network.net`` beside ``results/models/<model>/`` (rule ``export_netx``)."""
-    from evsnn.lava.netx import read_layers
     from evsnn.models import lava_dl_archs
 
     d = Path(model_dir)
@@ -213,6 +215,8 @@ def lava_net(model_dir, blob, net=None) -> tuple[Path, int]:
         if not path.is_file():
             raise PredictError(f"{path} does not exist: {d.name} has no netx export; rule export_netx makes it "
                                f"(snakemake {path}), or pass --net FILE")
+    from evsnn.lava.netx import read_layers
+
     try:
         n_layers = len(read_layers(path))
     except Exception as exc:  # noqa: BLE001 - any unreadable file: one sentence

@@ -121,8 +121,7 @@ def plot_depth_clip(events: np.ndarray, pred: np.ndarray, gt: np.ndarray | None,
     speed = (step / 1e6) * fps if step else 0.0
     cols = 2 if gt is None else 3
     fig, axes = plt.subplots(1, cols, figsize=(3.6 * cols + 0.8, 3.7))
-    cmap = plt.get_cmap("magma_r").copy()
-    cmap.set_bad("0.75")
+    cmap = plt.get_cmap("magma_r").with_extremes(bad="0.75")
     h, w = pred.shape[1:] if n else (1, 1)
     ims = [axes[0].imshow(np.zeros((h, w)), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest"),
            axes[1].imshow(np.zeros((h, w)), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")]
