@@ -9,10 +9,19 @@ model was trained with, read from its ``summary.json`` (``frames``: the attribut
 - DHP19 pose models (the official representation): the official preprocessing of the recording (filters,
   constant-count frames of all four cameras; no Vicon needed), one camera's crop and downsampling as trained,
   sequences of T frames; writes ``predictions.npz`` (``uv``: joints in pixels of the 260 x 344 CNN input per
-  frame, ``confidence``, ``frame``) and ``predictions.csv``.
+  frame, ``confidence``, ``frame``) and ``predictions.csv``;
+- MVSEC depth models (every family): an MVSEC-style ``_data.hdf5`` recording, rectified with its calibration and
+  cut into the windows of the model's protocol (:mod:`evsnn.tasks.depth.predict`); writes ``predictions.npz``
+  (depth maps in metres with their time spans), ``predictions.csv`` and the clip; ``gt`` (``--gt``) adds the mean
+  depth error.
+
+``lava`` (``--lava``, lava-dl models): the same frames go through the model's netx export run in Lava
+(:func:`evsnn.lava.parity.lava_forward`) instead of PyTorch; the export is ``net`` (``--net``) or
+``results/lava/<model>/network.net`` beside ``results/models/<model>/`` (rule ``export_netx``).
 
 What does not fit is refused in one sentence naming the file: a recording of another sensor size, a model that
-needs polarity channels or cameras the recording lacks, a model directory without a finished model.
+needs polarity channels or cameras the recording lacks (a monocular MVSEC file for a binocular model), a recording
+of another task's format, a model directory without a finished model, a model without a netx export for ``--lava``.
 """
 from __future__ import annotations
 
