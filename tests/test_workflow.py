@@ -79,7 +79,7 @@ def test_demo_depth_model_beats_constant_depth_baseline(demo, model):
     from PIL import Image
 
     clip = Image.open(demo / f"results/eval/{model}/clip.gif")  # consecutive test samples, one per frame
-    assert clip.n_frames == min(32, m["n_samples"]) and clip.info["duration"] == 200
+    assert clip.n_frames == min(24, m["n_samples"]) and clip.info["duration"] == 200
 
 
 def test_demo_depth_table_has_the_six_rows_with_energy(demo):

@@ -120,7 +120,7 @@ def plot_depth_clip(events: np.ndarray, pred: np.ndarray, gt: np.ndarray | None,
     step = np.median(np.diff(start_us)) if n > 1 else span
     speed = (step / 1e6) * fps if step else 0.0
     cols = 2 if gt is None else 3
-    fig, axes = plt.subplots(1, cols, figsize=(3.6 * cols + 0.8, 3.7))
+    fig, axes = plt.subplots(1, cols, figsize=(3.2 * cols + 0.8, 3.3))
     cmap = plt.get_cmap("magma_r").with_extremes(bad="0.75")
     h, w = pred.shape[1:] if n else (1, 1)
     ims = [axes[0].imshow(np.zeros((h, w)), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest"),
@@ -133,7 +133,7 @@ def plot_depth_clip(events: np.ndarray, pred: np.ndarray, gt: np.ndarray | None,
         ax.set_title(lab, fontsize=9)
     fig.subplots_adjust(left=0.01, right=0.9, top=0.82, bottom=0.13, wspace=0.05)
     fig.colorbar(ims[1], cax=fig.add_axes((0.915, 0.15, 0.012, 0.65)), label="depth (m)")
-    info = fig.text(0.01, 0.02, "", fontsize=9, ha="left", va="bottom")
+    info = fig.text(0.01, 0.02, "", fontsize=8.5, ha="left", va="bottom")
     fig.suptitle(title, fontsize=9)
     where = f"{sequence}: " if sequence else ""
 
@@ -159,7 +159,7 @@ def plot_depth_clip(events: np.ndarray, pred: np.ndarray, gt: np.ndarray | None,
 
 
 def depth_clip(test: FrameCacheDataset, pred: np.ndarray, gt: np.ndarray, gif_path, html_path=None, *,
-               title: str = "", n: int = 32) -> None:
+               title: str = "", n: int = 24) -> None:
     """The clip of up to ``n`` consecutive test samples of the first test sequence (the middle of it), in time
     order, from the cached frames (left camera, both polarities) and the predictions ``pred`` of ``test``."""
     import h5py

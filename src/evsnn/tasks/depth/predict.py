@@ -40,7 +40,7 @@ _UNBOUNDED = (1 << 16, 1 << 16)
 #: windows run through the model at once
 BATCH = 8
 #: consecutive windows drawn in the clip
-CLIP_FRAMES = 40
+CLIP_FRAMES = 24
 
 
 def trained_sensor(fr: dict) -> tuple[int, int]:
