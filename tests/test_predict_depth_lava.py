@@ -257,6 +257,16 @@ def test_predict_lava_says_which_export_is_missing(tmp_path, sdnn):
         predict(other, rec, tmp_path / "o", lava=True, net=tmp_path / "nope.net")
     with pytest.raises(PredictError, match="add --lava to run it"):
         predict(other, rec, tmp_path / "o", net=tmp_path / "nope.net")
+    from evsnn.lava.export import export_network
+    from evsnn.models import build_model
+
+    small = build_model("gesture_sdnn", {"channels": [4], "hidden": 8}, in_shape=(2, 32, 32), n_classes=3)
+    export_network(small, tmp_path / "small.net")
+    with pytest.raises(PredictError, match=r"small.net has 6 layers but .*g2/model.pt has 8 blocks: not the export"):
+        predict(other, rec, tmp_path / "o", lava=True, net=tmp_path / "small.net")
+    with pytest.raises(PredictError, match="--gt gt.hdf5: a ground-truth file is for depth models; gesture_sdnn is a "
+                                           "dvsgesture model"):
+        predict(other, rec, tmp_path / "o", gt="gt.hdf5")
     out = subprocess.run([sys.executable, "-m", "evsnn", "predict", str(other), str(rec), "--lava"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.startswith("evsnn error: ") and len(out.stderr.splitlines()) == 1
