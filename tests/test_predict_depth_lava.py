@@ -35,7 +35,8 @@ def _save_model(d, arch, net, frames_record, in_shape=(4, 32, 43), task="depth",
 
 @pytest.fixture(scope="module")
 def mvsec(tmp_path_factory):
-    """A short synthetic MVSEC tree (3 x 0.6 s), the caches of both protocols and a depth model on each."""
+    """A short synthetic MVSEC tree (3 x 0.6 s), the caches of both protocols (counts and voxel grids for evsnn's)
+and a depth model of another family on each."""
     from evsnn.tasks.depth.data import build_depth_frames, prepare_mvsec
 
     d = tmp_path_factory.mktemp("mvsec")
@@ -43,6 +44,9 @@ def mvsec(tmp_path_factory):
                              str(d / "manifest.json"))
     build_depth_frames(manifest, {"T": 5, "downsample": 8, "mvsec": {"crop": [256, 344], "ranges": "all"}},
                        str(d / "train.h5"), str(d / "test.h5"))
+    build_depth_frames(manifest, {"T": 4, "downsample": 4, "mvsec": {
+        "crop": [256, 344], "ranges": "all", "representation": "voxel", "window_ms": 40}},
+        str(d / "vox_train.h5"), str(d / "vox_test.h5"))
     ss = {"indoor_flying1": [0, 12], "indoor_flying2": [0, 12], "indoor_flying3": [0, 12]}
     build_depth_frames(manifest, {"T": 1, "downsample": 8, "mvsec": {
         "crop": [256, 344], "protocol": "stereospike", "frame_ranges": ss, "val_items": [0, 1],
@@ -52,6 +56,8 @@ def mvsec(tmp_path_factory):
                                   _frames_record(d / "train.h5")),
               "mono": _save_model(d / "results" / "models" / "mono", "depth_ann", {**net, "modality": "monocular"},
                                   _frames_record(d / "train.h5")),
+              "vox": _save_model(d / "results" / "models" / "vox", "depth_hybrid", {**net, "ann_base_channels": 4},
+                                 _frames_record(d / "vox_train.h5"), in_shape=(4, 64, 86)),
               "ss": _save_model(d / "results" / "models" / "ss", "stereospike", {"width": 0.125,
                                                                                  "modality": "monocular"},
                                 _frames_record(d / "ss_train.h5"))}
@@ -71,13 +77,14 @@ def _model_on(model, frames):
     return (y[-1] if y.dim() == 4 else y).numpy()
 
 
-@pytest.mark.parametrize("which, cache", [("bino", "test.h5"), ("mono", "test.h5"), ("ss", "ss_test.h5")])
+@pytest.mark.parametrize("which, cache", [("bino", "test.h5"), ("mono", "test.h5"), ("vox", "vox_test.h5"),
+                                          ("ss", "ss_test.h5")])
 def test_predict_depth_gives_the_models_answer_on_its_cached_frames(tmp_path, mvsec, which, cache):
     """With the recording's ground truth, every window that the test cache also holds (same depth map) gets the
     same time span, the same prediction (the frames are the cache's, bit for bit) and the same label."""
     from evsnn.predict import predict
 
-    res = predict(mvsec["model_dir"][which], mvsec["data"], tmp_path / "out", gt=mvsec["gt"])
+    res = predict(mvsec["model_dir"][which], mvsec["data"], tmp_path / "out", gt=mvsec["gt"], clip=False)
     z = np.load(tmp_path / "out" / "predictions.npz")
     c = _cache(mvsec["dir"] / cache)
     ref = _model_on(mvsec["models"][which], c["frames"])
@@ -91,7 +98,8 @@ def test_predict_depth_gives_the_models_answer_on_its_cached_frames(tmp_path, mv
     df = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert list(df.columns) == ["window", "start_us", "end_us", "events", "mean_depth_m", "valid_pixels",
                                 "depth_index", "gt_valid_pixels", "mean_gt_depth_m", "mde_cm"]
-    assert len(df) == res["windows"] == len(z["depth"]) and (df["end_us"] - df["start_us"] == 50_000).all()
+    window = 40_000 if which == "vox" else 50_000
+    assert len(df) == res["windows"] == len(z["depth"]) and (df["end_us"] - df["start_us"] == window).all()
     err = np.nanmean([np.abs(z["depth"][k] - z["gt"][k])[np.isfinite(z["gt"][k])].mean() * 100
                       for k in range(len(z["depth"]))])
     assert res["mde_cm"] == pytest.approx(err, rel=1e-5) and df["mde_cm"].mean() == pytest.approx(err, rel=1e-3)
@@ -100,7 +108,7 @@ def test_predict_depth_gives_the_models_answer_on_its_cached_frames(tmp_path, mv
     mean = [z["depth"][k][ok[k]].mean() if ok[k].any() else np.nan for k in range(len(ok))]
     assert np.allclose(df["mean_depth_m"], mean, atol=1e-4, equal_nan=True)
     assert res["protocol"] == ("stereospike" if which == "ss" else "evsnn")
-    assert res["modality"] == ("binocular" if which == "bino" else "monocular")
+    assert res["modality"] == ("binocular" if which in ("bino", "vox") else "monocular")
 
 
 def test_predict_depth_without_ground_truth_and_its_clip(tmp_path, mvsec):

@@ -315,7 +315,7 @@ def predict_depth(model, blob, summary, recording, out_dir, *, forward, gt=None,
             y = y[-1] if y.dim() == 4 else y
             preds.append(y.float().numpy().astype(np.float32))
             event_maps.append(x[:, :, :2].sum(axis=(1, 2)).astype(np.float32))
-            counts.extend(int(v) for v in x.sum(axis=(1, 2, 3, 4)))
+            counts.extend(int(round(float(v))) for v in x.sum(axis=(1, 2, 3, 4)))  # voxels: weights sum to 1
             if depth_index is not None:
                 gts.extend(_label(rec, st, i) for i in depth_index[b:b + BATCH])
     finally:
