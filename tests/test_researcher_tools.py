@@ -357,3 +357,41 @@ def test_gesture_clip_is_an_animated_gif_in_a_page(tmp_path):
     assert im.n_frames == 5 and im.size[0] > 300
     page = (tmp_path / "clip.html").read_text()
     assert page.startswith("<!doctype html>") and 'src="data:image/gif;base64,' in page
+
+
+def test_depth_clip_shows_consecutive_test_samples_in_time_order(tmp_path):
+    """The depth evaluate stage's clip: consecutive samples of the first test sequence (in time order, whatever the
+    cache order), one per frame at 5 frames/s, events / prediction / ground truth side by side, in a page."""
+    from PIL import Image
+
+    from evsnn.data import FrameCacheDataset, FrameCacheWriter
+    from evsnn.tasks.depth import evaluate as ev
+
+    rng = np.random.default_rng(0)
+    order = [3, 0, 2, 1, 4]
+    w = FrameCacheWriter(tmp_path / "test.h5", (2, 4, 8, 12), {"kind": "mvsec"})
+    for i in order:
+        w.add(rng.poisson(0.5, (2, 4, 8, 12)), np.full((8, 12), 1.0 + i, np.float32), "indoor_flying1/0000",
+              (50_000 * i, 50_000 * (i + 1)))
+    w.add(rng.poisson(0.5, (2, 4, 8, 12)), np.full((8, 12), 9.0, np.float32), "indoor_flying2/0000", (0, 50_000))
+    w.close()
+    ds = FrameCacheDataset(tmp_path / "test.h5")
+    gt = np.stack([np.full((8, 12), 1.0 + i, np.float32) for i in order] + [np.full((8, 12), 9.0, np.float32)])
+    seen = {}
+    orig = ev.plot_depth_clip
+
+    def spy(events, pred, gt, start_us, end_us, *args, **kw):
+        seen.update(pred=np.asarray(pred), start=np.asarray(start_us), sequence=kw.get("sequence"))
+        return orig(events, pred, gt, start_us, end_us, *args, **kw)
+
+    ev.plot_depth_clip = spy
+    try:
+        ev.depth_clip(ds, gt + 0.1, gt, tmp_path / "clip.gif", tmp_path / "clip.html", title="m")
+    finally:
+        ev.plot_depth_clip = orig
+    assert seen["start"].tolist() == [0, 50_000, 100_000, 150_000, 200_000] and seen["sequence"] == "indoor_flying1"
+    assert np.allclose(seen["pred"][:, 0, 0], [1.1, 2.1, 3.1, 4.1, 5.1])
+    im = Image.open(tmp_path / "clip.gif")
+    assert im.n_frames == 5 and im.size[0] > 600 and im.info["duration"] == 200
+    page = (tmp_path / "clip.html").read_text()
+    assert 'src="data:image/gif;base64,' in page and "5 frames/s" in page and "50 ms" in page

@@ -76,6 +76,10 @@ def test_demo_depth_model_beats_constant_depth_baseline(demo, model):
     else:  # spiking layers after the stem accumulate spikes
         assert cost["ops"]["acs"] > 0
     assert (demo / f"results/eval/{model}/depth_maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    clip = Image.open(demo / f"results/eval/{model}/clip.gif")  # consecutive test samples, one per frame
+    assert clip.n_frames == min(24, m["n_samples"]) and clip.info["duration"] == 200
 
 
 def test_demo_depth_table_has_the_six_rows_with_energy(demo):

@@ -87,17 +87,28 @@ def build_parser() -> argparse.ArgumentParser:
     def _predict(args: argparse.Namespace) -> dict:
         from evsnn.predict import predict
 
-        return predict(args.model_dir, args.recording, args.out, window_ms=args.window_ms, camera=args.camera)
+        return predict(args.model_dir, args.recording, args.out, window_ms=args.window_ms, camera=args.camera,
+                       gt=args.gt, calib=args.calib, lava=args.lava, net=args.net, clip=not args.no_clip)
 
     p = groups.add_parser("predict", help="run a trained model on a raw recording with the frame settings it was "
                           "trained with; writes predictions (CSV / NPZ) and prints a JSON summary")
     p.add_argument("model_dir", help="a trained model's directory (results/models/<name>/: model.pt, summary.json)")
-    p.add_argument("recording", help="a raw recording in any format evsnn.io reads (AEDAT 3.1, AEDAT 2.0, ...)")
+    p.add_argument("recording", help="a raw recording in any format evsnn.io reads (AEDAT 3.1, AEDAT 2.0, ...); "
+                   "depth models: an MVSEC-style _data.hdf5 file")
     p.add_argument("--out", default=None, help="output folder (default: MODEL_DIR/predictions/<recording stem>)")
     p.add_argument("--window-ms", type=float, default=None, help="gesture: length of each classified window "
                    "(default 1500 ms)")
     p.add_argument("--camera", type=int, default=None, help="pose: the DHP19 camera to predict (default: the "
                    "first camera the model was trained on)")
+    p.add_argument("--gt", default=None, help="depth: the recording's MVSEC-style _gt.hdf5; windows end at its depth "
+                   "timestamps and the mean depth error is reported")
+    p.add_argument("--calib", default=None, help="depth: the calibration folder (camchain-imucam-<scene>.yaml and the "
+                   "rectification maps; default: found beside the recording)")
+    p.add_argument("--lava", action="store_true", help="lava-dl models: run the netx export in Lava instead of "
+                   "PyTorch, on the same frames")
+    p.add_argument("--net", default=None, help="with --lava: the .net file (default: results/lava/<model>/"
+                   "network.net beside results/models/<model>/, made by rule export_netx)")
+    p.add_argument("--no-clip", action="store_true", help="depth: do not draw the clip (clip.gif, clip.html)")
     p.set_defaults(func=_predict)
 
     p = groups.add_parser("models", help="every architecture of every task: parameters at the paper's settings, "

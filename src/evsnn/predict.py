@@ -9,16 +9,26 @@ model was trained with, read from its ``summary.json`` (``frames``: the attribut
 - DHP19 pose models (the official representation): the official preprocessing of the recording (filters,
   constant-count frames of all four cameras; no Vicon needed), one camera's crop and downsampling as trained,
   sequences of T frames; writes ``predictions.npz`` (``uv``: joints in pixels of the 260 x 344 CNN input per
-  frame, ``confidence``, ``frame``) and ``predictions.csv``.
+  frame, ``confidence``, ``frame``) and ``predictions.csv``;
+- MVSEC depth models (every family): an MVSEC-style ``_data.hdf5`` recording, rectified with its calibration and
+  cut into the windows of the model's protocol (:mod:`evsnn.tasks.depth.predict`); writes ``predictions.npz``
+  (depth maps in metres with their time spans), ``predictions.csv`` and the clip; ``gt`` (``--gt``) adds the mean
+  depth error.
+
+``lava`` (``--lava``, lava-dl models): the same frames go through the model's netx export run in Lava
+(:func:`evsnn.lava.parity.lava_forward`) instead of PyTorch; the export is ``net`` (``--net``) or
+``results/lava/<model>/network.net`` beside ``results/models/<model>/`` (rule ``export_netx``).
 
 What does not fit is refused in one sentence naming the file: a recording of another sensor size, a model that
-needs polarity channels or cameras the recording lacks, a model directory without a finished model.
+needs polarity channels or cameras the recording lacks (a monocular MVSEC file for a binocular model), a recording
+of another task's format, a model directory without a finished model, a model without a netx export for ``--lava``.
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +59,9 @@ def load_trained(model_dir: str | os.PathLike):
         raise PredictError(f"{d / 'summary.json'} has no 'frames' record (the frame settings the model was trained "
                            "with); retrain it with this evsnn version")
     try:
-        model, blob = load_model(d / "model.pt")
+        with warnings.catch_warnings():  # lava-dl's blocks use torch's deprecated weight_norm: noise for a user
+            warnings.filterwarnings("ignore", message=r".*weight_norm.* is deprecated", category=FutureWarning)
+            model, blob = load_model(d / "model.pt")
     except (ConfigError, RuntimeError, KeyError) as exc:
         raise PredictError(f"{d / 'model.pt'} cannot be loaded ({' '.join(str(exc).split())[:200]})") from None
     return model, blob, summary
@@ -86,7 +98,8 @@ def _forward(model, x):
     return out
 
 
-def predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms: float | None):
+def predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms: float | None,
+                    forward=_forward):
     from evsnn.frames import integrate_fixed_frames
 
     fr = summary["frames"]
@@ -122,7 +135,7 @@ def predict_gesture(model, blob, summary, events, desc, recording, out_dir, wind
         raise PredictError(f"{recording} has no window of {w_us // 1000} ms with at least {T} events")
     import torch
 
-    out = _forward(model, np.stack(xs))
+    out = forward(model, np.stack(xs))
     scores = torch.softmax(out.float(), dim=-1).numpy() if out.ndim == 2 else out.numpy()
     for r, sc in zip(rows, scores):
         c = int(np.argmax(sc))
@@ -137,7 +150,8 @@ def predict_gesture(model, blob, summary, events, desc, recording, out_dir, wind
             "classes": {n: sum(r["class_name"] == n for r in rows) for n in dict.fromkeys(r["class_name"] for r in rows)}}
 
 
-def predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera: int | None):
+def predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera: int | None,
+                 forward=_forward):
     from evsnn.tasks.pose.data import camera_frames
     from evsnn.tasks.pose.evaluate import _to_sensor
     from evsnn.tasks.pose.pose3d import heatmap_argmax
@@ -171,7 +185,7 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
         raise PredictError(f"{recording} gives {len(frames)} frames of camera {cam} after the preprocessing; the model "
                            f"needs sequences of {T}")
     xs = np.stack([frames[i - T + 1: i + 1, None] for i in range(T - 1, len(frames))])
-    out = _forward(model, xs)
+    out = forward(model, xs)
     hm = out[-1] if out.ndim == 6 else out  # per-step outputs: the last step
     uv, conf = heatmap_argmax(hm.float().numpy())
     uv = _to_sensor(uv.astype(np.float64), fr)
@@ -191,20 +205,83 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
             "outputs": [str(out_npz), str(out_csv)]}
 
 
-def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = None, camera: int | None = None) -> dict:
-    """Run the trained model in ``model_dir`` on ``recording``; predictions go to ``out_dir`` (default: a folder
-    ``predictions/<recording stem>`` inside ``model_dir``)."""
-    model, blob, summary = load_trained(model_dir)
-    events, header, desc, fmt = _read(recording)
-    out_dir = Path(out_dir) if out_dir else Path(model_dir) / "predictions" / Path(recording).stem
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kind = summary["frames"].get("kind")
-    if kind == "dvsgesture":
-        res = predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms)
-    elif kind == "dhp19":
-        res = predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera)
+def lava_net(model_dir, blob, net=None) -> tuple[Path, int]:
+    """The netx export to run with ``--lava`` and its number of layers: ``net`` (``--net``) or, in the workflow's
+    layout, ``results/lava/<model>/network.net`` beside ``results/models/<model>/`` (rule ``export_netx``)."""
+    from evsnn.models import lava_dl_archs
+
+    d = Path(model_dir)
+    archs = sorted(lava_dl_archs())
+    if blob["arch"] not in archs:
+        raise PredictError(f"{d / 'model.pt'} is a {blob['arch']} model, not a lava-dl one ({', '.join(archs)}): "
+                           "--lava runs the netx export (rule export_netx), which only lava-dl models have")
+    if net is not None:
+        path = Path(net)
+        if not path.is_file():
+            raise PredictError(f"--net {path} does not exist (the model's netx export, written by rule export_netx)")
     else:
+        path = d.parent.parent / "lava" / d.name / "network.net"
+        if not path.is_file():
+            raise PredictError(f"{path} does not exist: {d.name} has no netx export; rule export_netx makes it "
+                               f"(snakemake {path}), or pass --net FILE")
+    from evsnn.lava.netx import read_layers
+
+    try:
+        n_layers = len(read_layers(path))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file: one sentence
+        raise PredictError(f"{path} is not a readable netx file ({' '.join(str(exc).split())[:200]})") from None
+    return path, n_layers
+
+
+def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = None, camera: int | None = None,
+            gt=None, calib=None, lava: bool = False, net=None, clip: bool = True) -> dict:
+    """Run the trained model in ``model_dir`` on ``recording``; predictions go to ``out_dir`` (default: a folder
+    ``predictions/<recording stem>`` inside ``model_dir``). ``lava``: run the model's netx export in Lava
+    (``net``, or found in the workflow's layout) instead of PyTorch, on the same frames. Depth models: ``gt``
+    (the recording's ``_gt.hdf5``: windows at its depth timestamps and the mean depth error), ``calib`` (the
+    calibration folder; default: found beside the recording)."""
+    model, blob, summary = load_trained(model_dir)
+    kind = summary["frames"].get("kind")
+    if kind not in ("dvsgesture", "dhp19", "mvsec"):
         raise PredictError(f"{Path(model_dir) / 'summary.json'}: a model trained on {kind} frames; predict supports "
-                           "DVS128 Gesture and DHP19 pose models so far (depth needs a rectified stereo pair)")
+                           "DVS128 Gesture, DHP19 pose and MVSEC depth models")
+    if gt is not None and kind != "mvsec":
+        raise PredictError(f"--gt {gt}: a ground-truth file is for depth models; {blob['arch']} is a {kind} model")
+    forward, engine = _forward, {"engine": "pytorch"}
+    if lava:
+        net_path, n_layers = lava_net(model_dir, blob, net)
+        n_blocks = len(getattr(model, "blocks", []))
+        if n_blocks and n_layers != n_blocks:
+            raise PredictError(f"{net_path} has {n_layers} layers but {Path(model_dir) / 'model.pt'} has {n_blocks} "
+                               "blocks: not the export of this model (rerun rule export_netx)")
+
+        def forward(model, x):  # noqa: F811 - the model's answer computed by Lava
+            import torch
+
+            from evsnn.data import time_major
+            from evsnn.lava.parity import lava_forward
+
+            return lava_forward(model, net_path, time_major(torch.as_tensor(x, dtype=torch.float32)))[0]
+
+        engine = {"engine": "lava", "net": os.fspath(net_path)}
+    elif net is not None:
+        raise PredictError(f"--net {net} names a netx export; add --lava to run it")
+    out_dir = Path(out_dir) if out_dir else Path(model_dir) / "predictions" / Path(recording).stem
+    if kind == "mvsec":
+        from evsnn.tasks.depth.predict import predict_depth
+
+        if not os.path.isfile(recording):
+            raise PredictError(f"{recording} does not exist")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        res = predict_depth(model, blob, summary, recording, out_dir, forward=forward, gt=gt, calib=calib,
+                            clip=clip)
+        fmt = "MVSEC HDF5"
+    else:
+        events, header, desc, fmt = _read(recording)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if kind == "dvsgesture":
+            res = predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms, forward)
+        else:
+            res = predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera, forward)
     return {"model": os.fspath(model_dir), "arch": blob["arch"], "recording": os.fspath(recording), "format": fmt,
-            **res}
+            **engine, **res}

@@ -16,3 +16,22 @@
 
 Submodules import Lava (and torch); import them explicitly.
 """
+
+
+def _let_lava_set_fork() -> None:
+    """Lava's message infrastructure calls ``multiprocessing.set_start_method('fork')`` (without ``force``) when it
+    is imported, which raises "context has already been set" once anything in the process has fixed the default
+    context (tqdm does, creating its lock: any progress bar before the first Lava import). When that context is
+    already 'fork', Lava's call changes nothing: forget it so that the call succeeds."""
+    import multiprocessing as mp
+    import sys
+
+    if "lava.magma.runtime.message_infrastructure.multiprocessing" in sys.modules:
+        return
+    ctx = mp.context._default_context
+    actual = getattr(ctx, "_actual_context", None)
+    if actual is not None and actual.get_start_method() == "fork":
+        ctx._actual_context = None
+
+
+_let_lava_set_fork()

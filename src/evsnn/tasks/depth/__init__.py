@@ -3,7 +3,7 @@ encoder-decoders, each binocular and monocular, with mean depth error in cm and 
 
 - ``data``: the raw tree (HDF5 + calibration) and the rectified depth frame caches; ``synth``: the synthetic tree;
 - ``models``: the depth networks; ``metrics``: losses over valid pixels and MDE for the training loop;
-- ``evaluate``: metrics, baseline, depth-map figures; ``table``: the table; ``published.yaml``; ``schema.yaml``.
+- ``evaluate``: metrics, baseline, depth-map figures, the clip; ``table``: the table; ``published.yaml``; ``schema.yaml``.
 """
 from evsnn.tasks import Output, Task
 
@@ -23,5 +23,7 @@ TASK = Task(
         Output("predictions", "predictions.npz"),
         Output("depth_maps", "depth_maps.png", "report/maps.rst"),
         Output("curves", "curves.png", "report/curves.rst"),
+        Output("clip_gif", "clip.gif"),
+        Output("clip", "clip.html", "report/clip.rst"),      # the report item (labelled "clip"): a page with the GIF
     ),
 )

@@ -1,6 +1,7 @@
 """Evaluation of depth models on the cached MVSEC-style test split: mean depth error (cm) over the valid ground-truth
 pixels, at the literature's cut-offs, per sequence, against a constant-depth baseline, and the depth-map figure
-(events, prediction, ground truth, error) of a few test samples."""
+(events, prediction, ground truth, error) of a few test samples, and a clip of consecutive test samples (events,
+prediction, ground truth)."""
 from __future__ import annotations
 
 import logging
@@ -96,10 +97,92 @@ def plot_depth_maps(events: np.ndarray, pred: np.ndarray, gt: np.ndarray, path: 
     plt.close(fig)
 
 
+def plot_depth_clip(events: np.ndarray, pred: np.ndarray, gt: np.ndarray | None, start_us, end_us, gif_path,
+                    html_path=None, *, title: str = "", fps: float = 5.0, sequence: str = "") -> None:
+    """An animated GIF of consecutive windows: the left camera's events of each window, the predicted depth and
+    (when ``gt`` is given) the ground truth side by side on one depth scale (grey: no ground truth), with the
+    window's time span, the clip's frame rate and the window's mean depth error printed on each frame.
+    ``events``, ``pred``, ``gt``: (n, H, W); ``start_us`` / ``end_us``: each window's span (µs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evsnn.plots import save_clip
+
+    pred = np.asarray(pred, dtype=np.float64)
+    n = len(pred)
+    start_us, end_us = np.asarray(start_us, dtype=np.int64), np.asarray(end_us, dtype=np.int64)
+    valid = None if gt is None else np.isfinite(gt) & (gt > 0)
+    ref = gt[valid] if valid is not None and valid.any() else pred[np.isfinite(pred)]
+    vmax = float(np.percentile(ref, 99)) if ref.size else 1.0
+    span = np.median(end_us - start_us) if n else 0
+    step = np.median(np.diff(start_us)) if n > 1 else span
+    speed = (step / 1e6) * fps if step else 0.0
+    cols = 2 if gt is None else 3
+    fig, axes = plt.subplots(1, cols, figsize=(3.2 * cols + 0.8, 3.3))
+    cmap = plt.get_cmap("magma_r").with_extremes(bad="0.75")
+    h, w = pred.shape[1:] if n else (1, 1)
+    ims = [axes[0].imshow(np.zeros((h, w)), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest"),
+           axes[1].imshow(np.zeros((h, w)), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")]
+    if gt is not None:
+        ims.append(axes[2].imshow(np.zeros((h, w)), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest"))
+    for ax, lab in zip(axes, ("events (left camera)", "predicted depth (m)", "ground truth (m)")):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(lab, fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.9, top=0.82, bottom=0.13, wspace=0.05)
+    fig.colorbar(ims[1], cax=fig.add_axes((0.915, 0.15, 0.012, 0.65)), label="depth (m)")
+    info = fig.text(0.01, 0.02, "", fontsize=8.5, ha="left", va="bottom")
+    fig.suptitle(title, fontsize=9)
+    where = f"{sequence}: " if sequence else ""
+
+    def update(i):
+        e = np.asarray(events[i], dtype=np.float64)
+        scale = np.percentile(e[e > 0], 95) if (e > 0).any() else 1.0
+        ims[0].set_data(np.clip(e / max(scale, 1e-9), 0, 1))
+        ims[1].set_data(pred[i])
+        err = ""
+        if gt is not None:
+            ims[2].set_data(np.where(valid[i], gt[i], np.nan))
+            if valid[i].any():
+                err = f", mean depth error {100 * np.abs(pred[i] - gt[i])[valid[i]].mean():.1f} cm"
+        info.set_text(f"frame {i + 1}/{n} at {fps:g} frames/s ({speed:.2g}x real time); each frame covers "
+                      f"{(end_us[i] - start_us[i]) / 1000:g} ms of events: {where}t = {start_us[i] / 1e6:.3f}-"
+                      f"{end_us[i] / 1e6:.3f} s{err}")
+        return []
+
+    save_clip(fig, update, n, gif_path, html_path, fps=fps, title=title or "depth clip",
+              note=f"{n} consecutive windows of {span / 1000:g} ms ({where.rstrip(': ') or 'the recording'}), one "
+                   f"per frame at {fps:g} frames/s: the left camera's events, the predicted depth"
+                   + ("" if gt is None else " and the ground truth (grey: no depth)") + ".")
+
+
+def depth_clip(test: FrameCacheDataset, pred: np.ndarray, gt: np.ndarray, gif_path, html_path=None, *,
+               title: str = "", n: int = 24) -> None:
+    """The clip of up to ``n`` consecutive test samples of the first test sequence (the middle of it), in time
+    order, from the cached frames (left camera, both polarities) and the predictions ``pred`` of ``test``."""
+    import h5py
+
+    with h5py.File(test.path, "r") as h5:
+        windows = h5["window"][:][test.indices]
+    seqs = np.asarray([test.trials[t].split("/")[0] for t in test.trial[test.indices]])
+    first = seqs[0] if len(seqs) else ""
+    idx = np.flatnonzero(seqs == first)
+    idx = idx[np.argsort(windows[idx, 0], kind="stable")]
+    if len(idx) > n:
+        s = (len(idx) - n) // 2
+        idx = idx[s:s + n]
+    events = np.stack([test[int(i)][0].numpy()[:, :2].sum(axis=(0, 1)) for i in idx])
+    plot_depth_clip(events, pred[idx], gt[idx], windows[idx, 0], windows[idx, 1], gif_path, html_path,
+                    title=title, sequence=str(first))
+
+
 def evaluate_depth(model_path: str, test_cache: str, train_cache: str, out_metrics: str, out_predictions: str,
                    figure: str, *, title: str = "", n_figure: int = 3, cutoffs=(10.0, 20.0, 30.0),
-                   threads: int = 2) -> dict:
-    """Write metrics (JSON), predictions (NPZ) and the depth-map figure of one trained depth model."""
+                   threads: int = 2, clip_gif: str | None = None, clip_html: str | None = None) -> dict:
+    """Write metrics (JSON), predictions (NPZ), the depth-map figure and (``clip_gif``) the clip of consecutive test
+    samples of one trained depth model."""
     torch.set_num_threads(threads)
     model, blob = load_model(model_path)
     test = FrameCacheDataset(test_cache)
@@ -136,6 +219,8 @@ def evaluate_depth(model_path: str, test_cache: str, train_cache: str, out_metri
             _, h = model(time_major(torch.from_numpy(frames[:1])), return_heads=True)
         heads = h[:, 0].float().numpy()
     plot_depth_maps(events, pred[pick], gt[pick], figure, title=title or blob["arch"], heads=heads)
+    if clip_gif:
+        depth_clip(test, pred, gt, clip_gif, clip_html, title=title or blob["arch"])
     log.info("%s: MDE %.1f cm (constant %.2f m: %.1f cm) on %d test samples", blob["arch"], result["mde_cm"],
              const, base["mde_cm"], len(test))
     return result
@@ -152,7 +237,8 @@ def evaluate(job) -> dict:
     res = evaluate_depth(job.model, job.test, job.train, job.out_metrics, job.outputs["predictions"],
                          job.outputs["depth_maps"], title=title,
                          cutoffs=job.model_cfg.get("train", {}).get("depth_cutoffs", (10.0, 20.0, 30.0)),
-                         threads=job.threads)
+                         threads=job.threads, clip_gif=job.outputs.get("clip_gif"),
+                         clip_html=job.outputs.get("clip"))
     summary = json.loads(open(job.summary).read())
     plot_training_curves(job.metrics_csv, job.outputs["curves"], title=title, best_epoch=summary["best_epoch"],
                          metric="mde_cm", scale=1.0, ylabel="mean depth error (cm)", ylim=None)
