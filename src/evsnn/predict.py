@@ -94,7 +94,7 @@ def predict_gesture(model, blob, summary, events, desc, recording, out_dir, wind
     res = _resolution(desc, events)
     if res is not None and res != (W, H):
         raise PredictError(f"{recording} is a {res[0]}x{res[1]} recording ({desc.get('camera_layout', 'its header')}); "
-                           f"the model was trained on {W}x{H} DVS128 frames")
+                           f"the model was trained on {W}x{H} frames")
     if len(events) and (int(events["x"].max()) >= W or int(events["y"].max()) >= H):
         raise PredictError(f"{recording} has events at x up to {int(events['x'].max())}, y up to "
                            f"{int(events['y'].max())}: not a {W}x{H} sensor, which the model was trained on")
@@ -199,12 +199,12 @@ def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = Non
     out_dir = Path(out_dir) if out_dir else Path(model_dir) / "predictions" / Path(recording).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     kind = summary["frames"].get("kind")
-    if kind == "dvsgesture":
+    if kind in ("dvsgesture", "recordings"):
         res = predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms)
     elif kind == "dhp19":
         res = predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera)
     else:
         raise PredictError(f"{Path(model_dir) / 'summary.json'}: a model trained on {kind} frames; predict supports "
-                           "DVS128 Gesture and DHP19 pose models so far (depth needs a rectified stereo pair)")
+                           "DVS128 Gesture (and recordings-dataset) classifiers and DHP19 pose models so far (depth needs a rectified stereo pair)")
     return {"model": os.fspath(model_dir), "arch": blob["arch"], "recording": os.fspath(recording), "format": fmt,
             **res}
