@@ -93,8 +93,8 @@ def prepare_inputs(ds_cfg: dict) -> list[str]:
         return []
     out = [str(csv_path)]
     try:
-        with open(csv_path, newline="", encoding="utf-8") as fh:
-            for rec in csv.DictReader(fh):
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            for rec in csv.DictReader(fh, skipinitialspace=True):
                 name = (rec.get("file") or "").strip()
                 if name and (csv_path.parent / name).is_file():
                     out.append(str(csv_path.parent / name))
@@ -241,7 +241,7 @@ def assign_splits(csv_path, rows: list[Row], test_fraction: float, seed: int) ->
     return ["test" if r.group in test else "train" for r in rows], rule
 
 
-def check_splits(csv_path, rows: list[Row], splits: list[str], names: list[str]) -> None:
+def check_splits(csv_path, rows: list[Row], splits: list[str]) -> None:
     """Every class has training samples, and the test split is not empty."""
     train = {r.label for r, s in zip(rows, splits) if s == "train"}
     for r, s in zip(rows, splits):
@@ -252,7 +252,6 @@ def check_splits(csv_path, rows: list[Row], splits: list[str], names: list[str])
         raise FormatError(csv_path, None, "puts every row in the train split; mark some rows split=test")
     if "train" not in splits:
         raise FormatError(csv_path, None, "puts every row in the test split; mark some rows split=train")
-    del names
 
 
 def known_resolution(header: dict) -> tuple[int, int] | None:
@@ -320,7 +319,7 @@ def prepare_recordings(name: str, ds_cfg: dict, data_root: str, manifest_out: st
     rows = read_labels_csv(csv_path)
     names = class_names(csv_path, rows, opts["classes"])
     splits, rule = assign_splits(csv_path, rows, float(opts["test_fraction"]), int(opts["seed"]))
-    check_splits(csv_path, rows, splits, names)
+    check_splits(csv_path, rows, splits)
     for r in rows:
         if not (root / r.file).is_file():
             what = "a folder, not a recording" if (root / r.file).is_dir() else "does not exist"
