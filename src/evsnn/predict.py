@@ -107,7 +107,7 @@ def predict_gesture(model, blob, summary, events, desc, recording, out_dir, wind
     res = _resolution(desc, events)
     if res is not None and res != (W, H):
         raise PredictError(f"{recording} is a {res[0]}x{res[1]} recording ({desc.get('camera_layout', 'its header')}); "
-                           f"the model was trained on {W}x{H} DVS128 frames")
+                           f"the model was trained on {W}x{H} frames")
     if len(events) and (int(events["x"].max()) >= W or int(events["y"].max()) >= H):
         raise PredictError(f"{recording} has events at x up to {int(events['x'].max())}, y up to "
                            f"{int(events['y'].max())}: not a {W}x{H} sensor, which the model was trained on")
@@ -242,9 +242,9 @@ def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = Non
     calibration folder; default: found beside the recording)."""
     model, blob, summary = load_trained(model_dir)
     kind = summary["frames"].get("kind")
-    if kind not in ("dvsgesture", "dhp19", "mvsec"):
+    if kind not in ("dvsgesture", "recordings", "dhp19", "mvsec"):
         raise PredictError(f"{Path(model_dir) / 'summary.json'}: a model trained on {kind} frames; predict supports "
-                           "DVS128 Gesture, DHP19 pose and MVSEC depth models")
+                           "DVS128 Gesture (and recordings-dataset) classifiers, DHP19 pose and MVSEC depth models")
     if gt is not None and kind != "mvsec":
         raise PredictError(f"--gt {gt}: a ground-truth file is for depth models; {blob['arch']} is a {kind} model")
     forward, engine = _forward, {"engine": "pytorch"}
@@ -279,7 +279,7 @@ def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = Non
     else:
         events, header, desc, fmt = _read(recording)
         out_dir.mkdir(parents=True, exist_ok=True)
-        if kind == "dvsgesture":
+        if kind in ("dvsgesture", "recordings"):
             res = predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms, forward)
         else:
             res = predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera, forward)

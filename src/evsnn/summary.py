@@ -84,10 +84,14 @@ def data_line(title: str, datasets: list[dict], samples: dict) -> str:
         else:
             nbytes = sum(os.path.getsize(f) for f in raw if os.path.isfile(f))
         recs = manifest.get("recordings") or manifest.get("sequences")
-        n_rec = len(recs) if isinstance(recs, list) else None
+        own = d.get("kind") == "recordings"  # a lab's folder of recordings with a labels CSV
+        n_rec = len(recs) if isinstance(recs, list) or (own and isinstance(recs, dict)) else None
         size = ", ".join(x for x in (f"{n_rec} recordings" if n_rec else "", f"{len(raw)} raw files" if raw else "",
                                      _size(nbytes) if nbytes else "") if x)
-        if d["source"] == "synthetic":
+        if own:
+            where = f" in {html.escape(str(d['path']))}" if d.get("path") else ""
+            what = f"<b>your own recordings</b> {html.escape(d['name'])}{where} (labels CSV)"
+        elif d["source"] == "synthetic":
             what = (f"<b>synthetic demo data</b> ({html.escape(d['name'])}, written by the workflow in the raw format of "
                     f"the real dataset; not comparable with published numbers)")
         else:

@@ -392,7 +392,7 @@ def write_task_table(task, params, inputs, outputs) -> pd.DataFrame:
                         params.lava_models, inputs.lava, getattr(params, "nir_models", ()),
                         getattr(inputs, "nir", ()))
     spec = task.call("table", runs)
-    entries = load_published(task.path(task.published)) if task.published else []
+    entries = load_published(task.path(task.published)) if task.published and spec.published else []
     per_run = spec.df.copy()
     if len(per_run):
         det = {m: json.loads(open(r["summary"]).read()).get("deterministic") for m, r in runs.items()}

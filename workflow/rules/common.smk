@@ -65,6 +65,13 @@ def dataset_task(name):
     return task_of_kind(dataset_cfg(name)["kind"])
 
 
+def dataset_inputs(w):
+    """The local files a dataset's manifest is made from, by its task's ``prepare_inputs`` (a recordings folder: the
+    labels CSV and the recordings it names), so that editing one re-makes the manifest; none for the other kinds."""
+    task = dataset_task(w.dataset)
+    return task.call("prepare_inputs", dataset_cfg(w.dataset)) if task.prepare_inputs else []
+
+
 def model_code(model, *modules, entries=()):
     """Fingerprint of a per-model stage: ``modules``, the task's ``entries`` and the model module of its task."""
     task = model_task(model)

@@ -3,6 +3,8 @@
 
 
 rule dataset:
+    input:
+        dataset_inputs,
     output:
         manifest=f"{RES}/data/{{dataset}}/manifest.json",
     params:

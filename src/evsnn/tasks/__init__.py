@@ -12,6 +12,8 @@ every ``snakemake`` call does, stays free of torch. The workflow reaches a task 
 
 ========================  ======================================================================================
 ``prepare``               ``(name, dataset_cfg, data_root, manifest_out) -> manifest`` (rule ``dataset``)
+``prepare_inputs``        optional ``(dataset_cfg) -> [paths]``: local files the manifest is made from (a labels
+                          CSV and what it names), inputs of rule ``dataset`` so that editing them re-makes it
 ``build_frames``          ``(manifest, frames_cfg, out_train, out_test)`` (rule ``frames``)
 ``adapter``               ``(train_cfg, train_ds, test_ds) -> loss/metrics adapter`` (``evsnn.train``)
 ``evaluate``              ``(EvalJob) -> metrics dict`` writes ``metrics.json`` and the declared outputs
@@ -78,6 +80,9 @@ class Task:
     evaluate_inputs: tuple[str, ...] = ()
     figures: tuple[Figure, ...] = ()
     lava: str | None = None
+    #: ``"module:function"`` ``(dataset_cfg) -> [paths]``: the local files a dataset's manifest is made from
+    #: (inputs of rule ``dataset``); None: the manifest depends on the config only
+    prepare_inputs: str | None = None
     #: JSON-schema fragments merged into the config schema (file name inside the package, or None)
     schema: str | None = "schema.yaml"
     published: str | None = "published.yaml"
@@ -234,3 +239,6 @@ class TableSpec:
     compact: tuple[str, ...] = ()
     #: the energy model behind energy_col (evsnn.energy.ENERGY_MODELS; default: from evsnn.tables.TABLE_ENERGY)
     energy_model: str = ""
+    #: show the task's published numbers (published.yaml) as reference rows; False for a table of runs on data the
+    #: published numbers are not about (the gesture task on a lab's own recordings)
+    published: bool = True

@@ -1,5 +1,6 @@
 """DVS128 Gesture classification (Amir et al., CVPR 2017): the PLIF network of Fang et al. (ICCV 2021) and a
-lava-dl sigma-delta network.
+lava-dl sigma-delta network; the same pipeline classifies a lab's own recordings (dataset kind ``recordings``: a
+folder of event files in any supported format and a labels CSV, :mod:`evsnn.tasks.gesture.recordings`).
 
 - ``data``: the raw tree (synthetic, downloaded or local) and the frame caches (spikingjelly's integration);
 - ``models``: the architectures; ``metrics``: loss and accuracy for the training loop;
@@ -11,10 +12,11 @@ from evsnn.tasks import Output, Task
 TASK = Task(
     name="gesture",
     title="DVS128 Gesture",
-    dataset_kinds=("dvsgesture",),
+    dataset_kinds=("dvsgesture", "recordings"),
     losses=("mse", "cross_entropy"),
-    prepare="evsnn.tasks.gesture.data:prepare_dvsgesture",
-    build_frames="evsnn.tasks.gesture.data:build_gesture_frames",
+    prepare="evsnn.tasks.gesture.data:prepare",
+    build_frames="evsnn.tasks.gesture.data:build_frames",
+    prepare_inputs="evsnn.tasks.gesture.recordings:prepare_inputs",
     adapter="evsnn.tasks.gesture.metrics:adapter",
     models="evsnn.tasks.gesture.models",
     evaluate="evsnn.tasks.gesture.evaluate:evaluate",

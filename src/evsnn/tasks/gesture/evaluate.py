@@ -75,10 +75,12 @@ def evaluate(job) -> dict:
 
     from evsnn.plots import plot_confusion, plot_training_curves
 
-    metrics = evaluate_classifier(job.model, job.test, job.out_metrics, job.outputs["predictions"],
-                                  threads=job.threads)
     summary = json.loads(open(job.summary).read())
-    names = summary["frames"].get("class_names", "").split(",") or metrics["class_names"]
+    # the class names of the frame cache (DVS128 Gesture's, or a labels CSV's) name the per-class accuracies too
+    names = [n for n in str(summary["frames"].get("class_names", "")).split(",") if n] or None
+    metrics = evaluate_classifier(job.model, job.test, job.out_metrics, job.outputs["predictions"],
+                                  class_names=names, threads=job.threads)
+    names = metrics["class_names"]
     plot_confusion(metrics["confusion"], names, job.outputs["confusion"],
                    title=f"{job.title}: test accuracy {100 * metrics['accuracy']:.1f} %")
     plot_training_curves(job.metrics_csv, job.outputs["curves"], title=job.title, best_epoch=summary["best_epoch"])
