@@ -44,16 +44,22 @@ def save_clip(fig, update, n_frames: int, gif_path, html_path=None, *, fps: floa
 
 
 def plot_gesture_clip(frames, labels, preds, class_names, gif_path, html_path=None, *, title: str = "",
-                      fps: float = 3.0) -> None:
-    """Test samples as they reach the network, time step by time step: ON events red, OFF events blue, each panel
-    with its true and predicted class. ``frames``: ``(n, T, 2, H, W)`` event counts (n up to 6)."""
+                      fps: float = 3.0, spans_us=None, note: str | None = None) -> None:
+    """Samples as they reach the network, time step by time step: ON events red, OFF events blue, each panel
+    with its true and predicted class (a label ``None``: "true: unknown"), the clip's frame rate and (``spans_us``:
+    (n, T, 2) start / end in µs of each panel's time step) the time each frame covers printed on it.
+    ``frames``: ``(n, T, 2, H, W)`` event counts (n up to 6)."""
     frames = np.asarray(frames, dtype=np.float64)
     n, T = frames.shape[:2]
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows + 0.3), squeeze=False)
+    extra = 0.25 if spans_us is not None else 0.0
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, (2.9 + extra) * rows + 0.3), squeeze=False)
     scale = [max(np.percentile(f[f > 0], 95), 1.0) if (f > 0).any() else 1.0 for f in frames]
     names = list(class_names)
+
+    def name(c):
+        return names[c] if 0 <= c < len(names) else str(c)
 
     def update(t):
         for k, ax in enumerate(axes.ravel()):
@@ -69,16 +75,19 @@ def plot_gesture_clip(frames, labels, preds, class_names, gif_path, html_path=No
             rgb[..., 2] -= on
             rgb[..., 0] -= off
             ax.imshow(np.clip(rgb, 0, 1), interpolation="nearest")
-            ok = labels[k] == preds[k]
-            ax.set_title(f"true: {names[labels[k]]}\npredicted: {names[preds[k]]}", fontsize=7,
-                         color="black" if ok else "C3")
-        fig.suptitle(f"{title}\ntime step {t + 1}/{T} (ON red, OFF blue)", fontsize=8)
+            known = labels[k] is not None
+            text = f"true: {name(labels[k]) if known else 'unknown'}\npredicted: {name(preds[k])}"
+            if spans_us is not None:
+                a, b = int(spans_us[k][t][0]), int(spans_us[k][t][1])
+                text += f"\nt = {a / 1e6:.3f}-{b / 1e6:.3f} s ({(b - a) / 1000:.3g} ms)"
+            ax.set_title(text, fontsize=7, color="C3" if known and labels[k] != preds[k] else "black")
+        fig.suptitle(f"{title}\ntime step {t + 1}/{T} at {fps:g} frames/s (ON red, OFF blue)", fontsize=8)
         return []
 
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     save_clip(fig, update, T, gif_path, html_path, fps=fps, title=title or "test samples",
-              note="Test samples time step by time step as the network sees them, with the true and the predicted "
-                   "class (red title: wrong).")
+              note=note if note is not None else "Test samples time step by time step as the network sees them, "
+              f"at {fps:g} frames/s, with the true and the predicted class (red title: wrong).")
 
 
 def plot_confusion(cm, class_names, path, title="Confusion matrix (test)"):

@@ -150,11 +150,7 @@ def evaluate_pose(model_path: str, test_cache: str, train_cache: str, p_matrices
 def pose_clip(ds, extra, uv, P, camera: int, trial: int, gif_path, html_path=None, *, title: str = "",
               n: int = 30) -> None:
     """Up to ``n`` consecutive test samples of one recording and camera: the events at sensor resolution with the
-    predicted (blue) and true (red, dashed) joints, frame by frame."""
-    import matplotlib.pyplot as plt
-
-    from evsnn.plots import save_clip
-    from evsnn.tasks.pose.plots import SKELETON_EDGES, _draw_skeleton
+    predicted (blue) and true (red, dashed) joints, frame by frame (:func:`plot_pose_clip`)."""
     from evsnn.tasks.pose.preprocess import project
 
     sel = [j for j in range(len(ds)) if int(ds.trial[j]) == trial and int(extra["camera"][j]) == camera]
@@ -162,32 +158,68 @@ def pose_clip(ds, extra, uv, P, camera: int, trial: int, gif_path, html_path=Non
     if len(sel) > n:
         start = (len(sel) - n) // 2
         sel = sel[start:start + n]
-    fig, ax = plt.subplots(figsize=(5.6, 4.4))
-
-    def update(k):
-        j = sel[k]
-        ax.clear()
-        frame = sensor_frame(ds[j][0][:, 0].sum(0).numpy(), ds.attrs)
-        vmax = np.percentile(frame[frame > 0], 95) if (frame > 0).any() else 1.0
-        ax.imshow(frame, cmap="gray_r", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest")
+    frames, gts = [], []
+    for j in sel:
+        frames.append(sensor_frame(ds[j][0][:, 0].sum(0).numpy(), ds.attrs))
         gu, gv, mask = project(P[camera], extra["xyz"][j], H=260, W=344)
         gt = np.stack([gu, gv], axis=-1).astype(np.float64)
         gt[~np.asarray(mask, dtype=bool)] = np.nan
-        _draw_skeleton(ax, gt, "C3", "true", marker="o", ls="--", edges=SKELETON_EDGES)
-        _draw_skeleton(ax, uv[j], "C0", "predicted", edges=SKELETON_EDGES)
-        d = np.sqrt(((uv[j] - gt) ** 2).sum(-1))
-        d = d[np.isfinite(d)]
+        gts.append(gt)
+    T = int(ds.attrs.get("T", 1))
+    plot_pose_clip(frames, uv[sel], gts, [int(extra["frame"][j]) for j in sel], camera, gif_path, html_path,
+                   title=title, what="consecutive test frames of one recording",
+                   covers=f"each frame: one sample, {T} event frames of a fixed event count")
+
+
+def plot_pose_clip(frames, pred_uv, true_uv, frame_index, camera: int, gif_path, html_path=None, *,
+                   title: str = "", fps: float = 5.0, spans_us=None, what: str = "consecutive frames",
+                   covers: str = "", no_truth: str = "") -> None:
+    """The pose clip: one frame per sample, the events of camera ``camera`` at sensor resolution (``frames``:
+    (n, 260, 344)), the predicted (blue) and, with ``true_uv`` ((n, J, 2), NaN: not visible), the true (red,
+    dashed) joints in sensor pixels, with the clip's frame rate and the time each frame covers printed on it
+    (``spans_us``: (n, 2) start / end of each sample's events in µs, else ``covers``). ``no_truth``: the line
+    printed instead of the 2D error where there is no ground truth."""
+    import matplotlib.pyplot as plt
+
+    from evsnn.plots import save_clip
+    from evsnn.tasks.pose.plots import SKELETON_EDGES, _draw_skeleton
+
+    n = len(frames)
+    pred_uv = np.asarray(pred_uv, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.86, bottom=0.14)
+    info = fig.text(0.01, 0.015, "", fontsize=7, ha="left", va="bottom")
+
+    def update(k):
+        ax.clear()
+        frame = np.asarray(frames[k], dtype=np.float64)
+        vmax = np.percentile(frame[frame > 0], 95) if (frame > 0).any() else 1.0
+        ax.imshow(frame, cmap="gray_r", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest")
+        err = f", {no_truth}" if no_truth else ""
+        if true_uv is not None:
+            gt = np.asarray(true_uv[k], dtype=np.float64)
+            _draw_skeleton(ax, gt, "C3", "true", marker="o", ls="--", edges=SKELETON_EDGES)
+            d = np.sqrt(((pred_uv[k] - gt) ** 2).sum(-1))
+            d = d[np.isfinite(d)]
+            err = f", 2D MPJPE {d.mean():.1f} px" if d.size else ""
+        _draw_skeleton(ax, pred_uv[k], "C0", "predicted", edges=SKELETON_EDGES)
         ax.set_xlim(-0.5, 343.5)
         ax.set_ylim(259.5, -0.5)
         ax.tick_params(labelsize=7)
-        err = f", 2D MPJPE {d.mean():.1f} px" if d.size else ""
-        ax.set_title(f"{title}\ncamera {camera}, frame {int(extra['frame'][j])}{err}", fontsize=8)
+        ax.set_title(f"{title}\ncamera {camera}, frame {int(frame_index[k])}{err}", fontsize=8)
         ax.legend(loc="upper right", fontsize=7)
+        if spans_us is not None:
+            a, b = int(spans_us[k][0]), int(spans_us[k][1])
+            when = f"this frame covers {(b - a) / 1000:.4g} ms of events (t = {a / 1e6:.3f}-{b / 1e6:.3f} s)"
+        else:
+            when = covers
+        info.set_text(f"frame {k + 1}/{n} at {fps:g} frames/s; {when}")
         return []
 
-    save_clip(fig, update, len(sel), gif_path, html_path, fps=5, title=title or "pose clip",
-              note=f"{len(sel)} consecutive test frames of one recording seen by camera {camera}: the events at "
-                   "sensor resolution (260x344), the predicted (blue) and true (red, dashed) joints.")
+    save_clip(fig, update, n, gif_path, html_path, fps=fps, title=title or "pose clip",
+              note=f"{n} {what} seen by camera {camera}, one per frame at {fps:g} frames/s: the events at sensor "
+                   "resolution (260x344), the predicted (blue)"
+                   + (" and true (red, dashed) joints." if true_uv is not None else f" joints ({no_truth})."))
 
 
 def sensor_frame(frame, attrs, H: int = 260, W: int = 344) -> np.ndarray:
