@@ -224,8 +224,8 @@ def test_predict_lava_runs_the_export_and_agrees_with_pytorch(tmp_path, sdnn):
     from evsnn.train import load_model
 
     rec = _recording(tmp_path / "new.aedat")
-    pt = predict(sdnn, rec, tmp_path / "pt", window_ms=500)
-    lava = predict(sdnn, rec, tmp_path / "lava", window_ms=500, lava=True)
+    pt = predict(sdnn, rec, tmp_path / "pt", window_ms=500, clip=False)
+    lava = predict(sdnn, rec, tmp_path / "lava", window_ms=500, lava=True, clip=False)
     net = sdnn.parent.parent / "lava" / "gesture_sdnn" / "network.net"
     assert pt["engine"] == "pytorch" and lava["engine"] == "lava" and lava["net"] == str(net)
     a, b = pd.read_csv(tmp_path / "pt" / "predictions.csv"), pd.read_csv(tmp_path / "lava" / "predictions.csv")
@@ -243,7 +243,7 @@ def test_predict_lava_runs_the_export_and_agrees_with_pytorch(tmp_path, sdnn):
     assert b["score"].tolist() == [round(float(v), 4) for v in snapped.max(1)]
     assert np.abs(a["score"] - b["score"]).max() < 0.02
     # an explicit --net gives the same
-    again = predict(sdnn, rec, tmp_path / "net", window_ms=500, lava=True, net=net)
+    again = predict(sdnn, rec, tmp_path / "net", window_ms=500, lava=True, net=net, clip=False)
     assert again["net"] == str(net)
     assert pd.read_csv(tmp_path / "net" / "predictions.csv").equals(b)
 

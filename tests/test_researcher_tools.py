@@ -195,10 +195,87 @@ def test_predict_gesture_writes_one_row_per_window(tmp_path, gesture_model):
     from evsnn.predict import predict
 
     rec = _recording(tmp_path / "new.aedat")
-    res = predict(gesture_model, rec, tmp_path / "out", window_ms=500)
+    res = predict(gesture_model, rec, tmp_path / "out", window_ms=500, clip=False)
     df = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert res["windows"] == len(df) == 6 and set(df["class_name"]) <= {"a", "b", "c"}
     assert (df["score"] > 0).all() and (df["end_us"] > df["start_us"]).all()
+
+
+def capture_clip_texts(monkeypatch):
+    """Every text drawn on each frame of the next clip (figure texts and titles, axes titles, legend entries):
+    {frame: [texts]}."""
+    import evsnn.plots
+
+    frames = {}
+    orig = evsnn.plots.save_clip
+
+    def spy(fig, update, n_frames, *args, **kw):
+        def record(i):
+            out = update(i)
+            found = [t.get_text() for t in fig.texts]
+            if fig._suptitle is not None:
+                found.append(fig._suptitle.get_text())
+            for ax in fig.axes:
+                found.append(ax.get_title())
+                leg = ax.get_legend()
+                if leg is not None:
+                    found += [t.get_text() for t in leg.get_texts()]
+            frames[i] = [s for s in found if s]
+            return out
+
+        return orig(fig, record, n_frames, *args, **kw)
+
+    monkeypatch.setattr(evsnn.plots, "save_clip", spy)
+    return frames
+
+
+def test_predict_gesture_clip_shows_the_true_and_predicted_class(tmp_path, gesture_model, monkeypatch):
+    """The clip of predict: up to 6 windows (one panel each) over the T time steps at 3 frames/s, each panel with
+    the true class (--label, else "unknown"), the predicted class of the CSV and the time its frame covers."""
+    from PIL import Image
+
+    from evsnn.io import read_events
+    from evsnn.predict import PredictError, predict
+
+    rec = _recording(tmp_path / "new.aedat", n=40_000)
+    texts = capture_clip_texts(monkeypatch)
+    res = predict(gesture_model, rec, tmp_path / "out", window_ms=300, label="b")
+    df = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    gif, page = tmp_path / "out" / "clip.gif", tmp_path / "out" / "clip.html"
+    assert res["outputs"] == [str(tmp_path / "out" / "predictions.csv"), str(gif), str(page)]
+    assert len(df) == res["windows"] == 10 and (df["label"] == "b").all()
+    assert res["accuracy"] == (df["class_name"] == "b").mean()
+    im = Image.open(gif)
+    assert im.n_frames == 4 == len(texts) and im.info["duration"] == 330 and gif.stat().st_size < 2_000_000
+    picked = np.linspace(0, 9, 6).round().astype(int)  # 6 windows spread over the recording
+    ev, _ = read_events(rec)
+    t = np.sort(ev["t"])
+    for step in (0, 3):
+        panels = [s for s in texts[step] if s.startswith("true: ")]
+        assert len(panels) == 6
+        assert any(f"time step {step + 1}/4 at 3 frames/s" in s for s in texts[step])
+        for text, w in zip(panels, picked):
+            tw = t[(t >= df["start_us"][w]) & (t < df["start_us"][w] + 300_000)]
+            q = len(tw) // 4  # split by number: step j holds the events q * j .. q * (j + 1) - 1 (the last: to the end)
+            a, b = tw[q * step] - t[0], tw[q * (step + 1) - 1 if step < 3 else -1] - t[0]
+            assert text == (f"true: b\npredicted: {df['class_name'][w]}\n"
+                            f"t = {a / 1e6:.3f}-{b / 1e6:.3f} s ({(b - a) / 1000:.3g} ms)")
+    assert "3 frames/s" in page.read_text() and "--label b" in page.read_text()
+    # without a label the truth is unknown; a label must be one of the model's classes
+    texts.clear()
+    predict(gesture_model, rec, tmp_path / "nolabel", window_ms=300)
+    assert all(s.startswith("true: unknown\npredicted: ") for s in texts[0] if s.startswith("true"))
+    assert "label" not in pd.read_csv(tmp_path / "nolabel" / "predictions.csv").columns
+    with pytest.raises(PredictError, match=r"--label z is not a class of the model in .*summary.json \(its classes: "
+                                           r"a, b, c\)"):
+        predict(gesture_model, rec, tmp_path / "o", label="z")
+    out = subprocess.run([sys.executable, "-m", "evsnn", "predict", str(gesture_model), str(rec), "--out",
+                          str(tmp_path / "noclip"), "--window-ms", "300", "--label", "c", "--no-clip"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["label"] == "c" and res["outputs"] == [str(tmp_path / "noclip" / "predictions.csv")]
+    assert not (tmp_path / "noclip" / "clip.gif").exists()
 
 
 def test_predict_refuses_what_does_not_fit(tmp_path, gesture_model):

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         from evsnn.predict import predict
 
         return predict(args.model_dir, args.recording, args.out, window_ms=args.window_ms, camera=args.camera,
-                       gt=args.gt, calib=args.calib, lava=args.lava, net=args.net, clip=not args.no_clip)
+                       gt=args.gt, calib=args.calib, lava=args.lava, net=args.net, clip=not args.no_clip,
+                       label=args.label)
 
     p = groups.add_parser("predict", help="run a trained model on a raw recording with the frame settings it was "
                           "trained with; writes predictions (CSV / NPZ) and prints a JSON summary")
@@ -108,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "PyTorch, on the same frames")
     p.add_argument("--net", default=None, help="with --lava: the .net file (default: results/lava/<model>/"
                    "network.net beside results/models/<model>/, made by rule export_netx)")
-    p.add_argument("--no-clip", action="store_true", help="depth: do not draw the clip (clip.gif, clip.html)")
+    p.add_argument("--label", default=None, help="gesture: the recording's true class (one of the model's class "
+                   "names): shown in the clip beside the predicted class and scored (default: unknown)")
+    p.add_argument("--no-clip", action="store_true", help="do not draw the clip (clip.gif, clip.html: the events "
+                   "with the predictions)")
     p.set_defaults(func=_predict)
 
     p = groups.add_parser("models", help="every architecture of every task: parameters at the paper's settings, "

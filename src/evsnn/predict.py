@@ -5,11 +5,17 @@ model was trained with, read from its ``summary.json`` (``frames``: the attribut
 
 - DVS128 Gesture models: consecutive windows of ``--window-ms`` (default 1500 ms, about one gesture), each
   integrated into T frames exactly as the caches (spikingjelly's fixed-number integration, split by number or
-  time, the same downsampling); writes ``predictions.csv`` (window, start / end in us, class, its name, score);
+  time, the same downsampling); writes ``predictions.csv`` (window, start / end in us, class, its name, score;
+  with ``--label NAME``, the recording's true class, a ``label`` column and the accuracy) and the clip
+  (``clip.gif``, ``clip.html``: up to 6 windows spread over the recording, one panel each, animated over the T
+  time steps at 3 frames/s, with the true class (or "unknown") and the predicted one, and the time each frame
+  covers);
 - DHP19 pose models (the official representation): the official preprocessing of the recording (filters,
   constant-count frames of all four cameras; no Vicon needed), one camera's crop and downsampling as trained,
   sequences of T frames; writes ``predictions.npz`` (``uv``: joints in pixels of the 260 x 344 CNN input per
-  frame, ``confidence``, ``frame``) and ``predictions.csv``;
+  frame, ``confidence``, ``frame``, ``start_us`` / ``end_us``: the time the sample's events span),
+  ``predictions.csv`` and the clip (up to 30 consecutive samples at 5 frames/s: the camera's events with the
+  predicted skeleton; predict reads no Vicon file, so there is no true skeleton, which the clip says);
 - MVSEC depth models (every family): an MVSEC-style ``_data.hdf5`` recording, rectified with its calibration and
   cut into the windows of the model's protocol (:mod:`evsnn.tasks.depth.predict`); writes ``predictions.npz``
   (depth maps in metres with their time spans), ``predictions.csv`` and the clip; ``gt`` (``--gt``) adds the mean
@@ -17,7 +23,10 @@ model was trained with, read from its ``summary.json`` (``frames``: the attribut
 
 ``lava`` (``--lava``, lava-dl models): the same frames go through the model's netx export run in Lava
 (:func:`evsnn.lava.parity.lava_forward`) instead of PyTorch; the export is ``net`` (``--net``) or
-``results/lava/<model>/network.net`` beside ``results/models/<model>/`` (rule ``export_netx``).
+``results/lava/<model>/network.net`` beside ``results/models/<model>/`` (rule ``export_netx``). ``clip=False``
+(``--no-clip``) draws no clip. The clips use the renderers of the evaluate stages
+(:func:`evsnn.plots.plot_gesture_clip`, :func:`evsnn.tasks.pose.evaluate.plot_pose_clip`,
+:func:`evsnn.tasks.depth.evaluate.plot_depth_clip`).
 
 What does not fit is refused in one sentence naming the file: a recording of another sensor size, a model that
 needs polarity channels or cameras the recording lacks (a monocular MVSEC file for a binocular model), a recording
@@ -98,8 +107,27 @@ def _forward(model, x):
     return out
 
 
+#: windows drawn in the gesture clip (one panel each, animated over the T time steps)
+GESTURE_CLIP_WINDOWS = 6
+#: consecutive samples drawn in the pose clip
+POSE_CLIP_FRAMES = 30
+
+
+def _step_spans(t: np.ndarray, T: int, split_by: str) -> np.ndarray:
+    """(T, 2) first / last event time (µs) of each of the T frames that :func:`evsnn.frames.integrate_fixed_frames`
+    makes of events with (sorted) times ``t``; an empty frame gets the span (its start, its start)."""
+    from evsnn.frames import frame_segments
+
+    j_l, j_r = frame_segments(len(t), T, split_by, t)
+    out = np.empty((T, 2), dtype=np.int64)
+    for j, (a, b) in enumerate(zip(j_l, j_r)):
+        a = min(int(a), len(t) - 1)
+        out[j] = (t[a], t[max(int(b) - 1, a)])
+    return out
+
+
 def predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms: float | None,
-                    forward=_forward):
+                    forward=_forward, *, label: str | None = None, clip: bool = True):
     from evsnn.frames import integrate_fixed_frames
 
     fr = summary["frames"]
@@ -123,13 +151,15 @@ def predict_gesture(model, blob, summary, events, desc, recording, out_dir, wind
     w_us = int((window_ms or 1500) * 1000)
     starts = list(range(t0, t1, w_us))
     names = str(fr.get("class_names", "")).split(",")
-    rows, xs = [], []
+    true = names.index(label) if label is not None else None  # checked by predict()
+    rows, xs, spans = [], [], []
     for s in starts:
         lo, hi = np.searchsorted(events["t"], [s, s + w_us])
         ev = events[lo:hi]
         if len(ev) < T:
             continue
         xs.append(integrate_fixed_frames(ev, T, split_by=split_by, H=H, W=W, downsample=k))
+        spans.append(_step_spans(ev["t"], T, split_by))
         rows.append({"window": len(rows), "start_us": s, "end_us": min(s + w_us, t1), "events": int(len(ev))})
     if not xs:
         raise PredictError(f"{recording} has no window of {w_us // 1000} ms with at least {T} events")
@@ -140,18 +170,55 @@ def predict_gesture(model, blob, summary, events, desc, recording, out_dir, wind
     for r, sc in zip(rows, scores):
         c = int(np.argmax(sc))
         r.update({"class": c, "class_name": names[c] if c < len(names) else str(c), "score": round(float(sc[c]), 4)})
+        if true is not None:
+            r["label"] = label
     out_csv = Path(out_dir) / "predictions.csv"
     with atomic_path(out_csv) as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
-    return {"task": "gesture", "windows": len(rows), "window_ms": w_us / 1000, "outputs": [str(out_csv)],
-            "classes": {n: sum(r["class_name"] == n for r in rows) for n in dict.fromkeys(r["class_name"] for r in rows)}}
+    res = {"task": "gesture", "windows": len(rows), "window_ms": w_us / 1000, "outputs": [str(out_csv)],
+           "classes": {n: sum(r["class_name"] == n for r in rows)
+                       for n in dict.fromkeys(r["class_name"] for r in rows)}}
+    if true is not None:
+        res.update(label=label, accuracy=float(np.mean([r["class"] == true for r in rows])))
+    if clip:
+        from evsnn.plots import plot_gesture_clip
+
+        pick = np.unique(np.linspace(0, len(rows) - 1, min(GESTURE_CLIP_WINDOWS, len(rows))).round().astype(int))
+        gif, page = Path(out_dir) / "clip.gif", Path(out_dir) / "clip.html"
+        plot_gesture_clip(np.stack([xs[i] for i in pick]), [true] * len(pick), [rows[i]["class"] for i in pick],
+                          names, gif, page, title=f"{blob['arch']} on {Path(recording).name}", fps=3.0,
+                          spans_us=np.stack([spans[i] for i in pick]) - t0,
+                          note=f"{len(pick)} of the {len(rows)} windows of {w_us / 1000:g} ms of the recording "
+                               f"(one panel each), time step by time step as the network sees them at 3 frames/s, "
+                               "with the predicted class and the true one "
+                               + (f"(--label {label}; red title: wrong); " if true is not None else
+                                  "where known (a recording has none: pass --label NAME); ")
+                               + "t: the time each frame covers, after the recording's first event.")
+        res["outputs"] += [str(gif), str(page)]
+    return res
+
+
+def _pose_frame_times(events, start: int, stop: int, pre: dict, path) -> tuple[np.ndarray, int]:
+    """(times of the events the official preprocessing keeps, its events per frame): frame f of
+    :func:`evsnn.tasks.pose.preprocess.preprocess_events` holds the kept events ``f * n`` to ``(f + 1) * n - 1``."""
+    from evsnn.tasks.pose import preprocess as pp
+
+    kw = {"hot_pixel_threshold": pre.get("hot_pixel_threshold", pp.HOT_PIXEL_THRESHOLD),
+          "ba_dt": pre.get("ba_dt", pp.BA_DT_US), "masks": pp.IR_MASKS, "stats": {},
+          "ba_filter": pre.get("ba_filter", "current")}
+    sl = pp.select_window(events["t"], start, stop, path)
+    if pp.resolve_backend("auto", pp.numba_available) == "numba":
+        _, t = pp._filter_numba(events, sl, **kw)
+    else:
+        _, t = pp._filter_numpy(events[sl], backend="numpy", **kw)
+    return t, int(pre.get("events_per_frame", pp.EVENTS_PER_FRAME)) * pp.NBCAM
 
 
 def predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera: int | None,
-                 forward=_forward):
+                 forward=_forward, *, clip: bool = True):
     from evsnn.tasks.pose.data import camera_frames
     from evsnn.tasks.pose.evaluate import _to_sensor
     from evsnn.tasks.pose.pose3d import heatmap_argmax
@@ -191,9 +258,16 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
     uv = _to_sensor(uv.astype(np.float64), fr)
     out_npz, out_csv = Path(out_dir) / "predictions.npz", Path(out_dir) / "predictions.csv"
     idx = np.arange(T - 1, len(frames))
+    # the time span of each sample: from the first event of its first frame to the last of its last frame
+    kept, per_frame = _pose_frame_times(events, int(t[0]), int(t[-1]) + 1, pre, os.fspath(recording))
+    if len(kept) // per_frame != len(frames):
+        raise PredictError(f"{recording}: {len(kept) // per_frame} frames of {per_frame} events after the filters, but "
+                           f"the preprocessing made {len(frames)}")
+    spans = np.stack([kept[(idx - T + 1) * per_frame], kept[(idx + 1) * per_frame - 1]], axis=1)
     with atomic_path(out_npz, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, uv=uv, confidence=conf, frame=idx, camera=cam)
+            np.savez_compressed(fh, uv=uv, confidence=conf, frame=idx, camera=cam, start_us=spans[:, 0],
+                                end_us=spans[:, 1])
     joints = str(fr.get("joints", "")).split(",")
     with atomic_path(out_csv) as tmp:
         with open(tmp, "w", newline="") as fh:
@@ -201,8 +275,20 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
             w.writerow(["frame", "camera"] + [f"{j}_{a}" for j in joints for a in ("u", "v")])
             for i, p in zip(idx, uv):
                 w.writerow([int(i), cam] + [round(float(v), 2) for v in p.reshape(-1)])
-    return {"task": "pose", "camera": cam, "frames": int(len(idx)), "unit": "pixels of the 260x344 CNN input",
-            "outputs": [str(out_npz), str(out_csv)]}
+    res = {"task": "pose", "camera": cam, "frames": int(len(idx)), "unit": "pixels of the 260x344 CNN input",
+           "outputs": [str(out_npz), str(out_csv)]}
+    if clip:
+        from evsnn.tasks.pose.evaluate import plot_pose_clip, sensor_frame
+
+        m = min(POSE_CLIP_FRAMES, len(idx))
+        sel = np.arange((len(idx) - m) // 2, (len(idx) - m) // 2 + m)
+        gif, page = Path(out_dir) / "clip.gif", Path(out_dir) / "clip.html"
+        plot_pose_clip([sensor_frame(xs[j, :, 0].sum(0), fr) for j in sel], uv[sel], None, idx[sel], cam, gif, page,
+                       title=f"{blob['arch']} on {Path(recording).name}", spans_us=spans[sel] - int(t[0]),
+                       what="consecutive samples of the recording",
+                       no_truth="true skeleton unknown (predict reads no Vicon file)")
+        res["outputs"] += [str(gif), str(page)]
+    return res
 
 
 def lava_net(model_dir, blob, net=None) -> tuple[Path, int]:
@@ -234,12 +320,13 @@ def lava_net(model_dir, blob, net=None) -> tuple[Path, int]:
 
 
 def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = None, camera: int | None = None,
-            gt=None, calib=None, lava: bool = False, net=None, clip: bool = True) -> dict:
+            gt=None, calib=None, lava: bool = False, net=None, clip: bool = True, label: str | None = None) -> dict:
     """Run the trained model in ``model_dir`` on ``recording``; predictions go to ``out_dir`` (default: a folder
     ``predictions/<recording stem>`` inside ``model_dir``). ``lava``: run the model's netx export in Lava
     (``net``, or found in the workflow's layout) instead of PyTorch, on the same frames. Depth models: ``gt``
     (the recording's ``_gt.hdf5``: windows at its depth timestamps and the mean depth error), ``calib`` (the
-    calibration folder; default: found beside the recording)."""
+    calibration folder; default: found beside the recording). Classifiers: ``label`` (the recording's true class,
+    shown in the clip and scored). ``clip``: draw ``clip.gif`` / ``clip.html`` (every task)."""
     model, blob, summary = load_trained(model_dir)
     kind = summary["frames"].get("kind")
     if kind not in ("dvsgesture", "recordings", "dhp19", "mvsec"):
@@ -247,6 +334,13 @@ def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = Non
                            "DVS128 Gesture (and recordings-dataset) classifiers, DHP19 pose and MVSEC depth models")
     if gt is not None and kind != "mvsec":
         raise PredictError(f"--gt {gt}: a ground-truth file is for depth models; {blob['arch']} is a {kind} model")
+    if label is not None and kind not in ("dvsgesture", "recordings"):
+        raise PredictError(f"--label {label}: a true class is for classifiers; {blob['arch']} is a {kind} model")
+    if label is not None:
+        names = str(summary["frames"].get("class_names", "")).split(",")
+        if label not in names:
+            raise PredictError(f"--label {label} is not a class of the model in {Path(model_dir) / 'summary.json'} "
+                               f"(its classes: {', '.join(names)})")
     forward, engine = _forward, {"engine": "pytorch"}
     if lava:
         net_path, n_layers = lava_net(model_dir, blob, net)
@@ -280,8 +374,10 @@ def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = Non
         events, header, desc, fmt = _read(recording)
         out_dir.mkdir(parents=True, exist_ok=True)
         if kind in ("dvsgesture", "recordings"):
-            res = predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms, forward)
+            res = predict_gesture(model, blob, summary, events, desc, recording, out_dir, window_ms, forward,
+                                  label=label, clip=clip)
         else:
-            res = predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera, forward)
+            res = predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera, forward,
+                               clip=clip)
     return {"model": os.fspath(model_dir), "arch": blob["arch"], "recording": os.fspath(recording), "format": fmt,
             **engine, **res}

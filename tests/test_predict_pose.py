@@ -1,0 +1,133 @@
+"""Issue 17 item 4 for pose models: ``predict`` on a new DHP19-style recording (the official preprocessing, one
+camera, sequences of T frames) with PyTorch and with ``--lava`` (the netx export run in Lava gives the answer of the
+exported network), and the clip it draws (the events of the camera with the predicted skeleton; predict reads no
+Vicon file, which the clip says)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from evsnn.data import time_major
+
+CROP = [2, 12, 256, 320]  # the centred 256 x 320 crop of the 260 x 344 CNN input; 32 x 40 after k = 8
+PRE = {"events_per_frame": 1000}
+
+
+@pytest.fixture(scope="module")
+def pose(tmp_path_factory):
+    """One synthetic DHP19 recording, and a tiny dhp19_sdnn trained for a few steps (its learnt thresholds leave
+    netx's 1/64 grid) in the workflow's layout, exported to netx as the rule export_netx does."""
+    from evsnn.io.dhp19 import aedat_path
+    from evsnn.lava.deploy import export_trained
+    from evsnn.models import build_model
+    from evsnn.tasks.pose.synth import write_dhp19_tree
+
+    root = tmp_path_factory.mktemp("pose")
+    write_dhp19_tree(root / "dhp19", subjects=(1,), sessions=(1,), movements=(1,), duration_s=0.6, pathologies={},
+                     hot_pixel=False)
+    d = root / "results" / "models" / "pose_sdnn"
+    d.mkdir(parents=True)
+    net = {"base_channels": 2, "threshold": 0.04}
+    torch.manual_seed(0)
+    model = build_model("dhp19_sdnn", net, in_shape=(1, 32, 40), n_classes=13)
+    x = torch.poisson(torch.full((2, 6, 1, 32, 40), 1.0))
+    y = torch.rand(6, 13, 32, 40)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    for _ in range(3):
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    torch.save({"arch": "dhp19_sdnn", "task": "pose", "net": net, "in_shape": [1, 32, 40], "n_classes": 13,
+                "state_dict": model.state_dict(), "epoch": 2}, d / "model.pt")
+    from evsnn.io.dhp19 import JOINTS
+
+    frames = {"kind": "dhp19", "T": 2, "downsample": 8, "H": 32, "W": 40, "cameras": "[2, 3]",
+              "crop": json.dumps(CROP), "n_classes": 13, "joints": ",".join(JOINTS), "preprocessing": json.dumps(PRE)}
+    (d / "summary.json").write_text(json.dumps({"arch": "dhp19_sdnn", "task": "pose", "frames": frames}))
+    export_trained(d / "model.pt", root / "results" / "lava" / "pose_sdnn" / "network.net")
+    return {"model": d, "recording": aedat_path(root / "dhp19", 1, 1, 1)}
+
+
+def _frames(recording, camera=2):
+    """The model's input built here from the official preprocessing, as the pose caches are."""
+    from evsnn.io import read_events
+    from evsnn.tasks.pose.data import camera_frames
+    from evsnn.tasks.pose.preprocess import preprocess_events
+
+    ev, _ = read_events(recording)
+    t = ev["t"]
+    dvs, _, _ = preprocess_events(ev, int(t[0]), int(t[-1]) + 1, np.full((1000, 3, 13), np.nan), **PRE)
+    f = camera_frames(dvs, camera, 8, CROP[2:])
+    return np.stack([f[i - 1: i + 1, None] for i in range(1, len(f))]).astype(np.float32)
+
+
+def test_predict_pose_lava_is_the_snapped_pytorch_model(tmp_path, pose):
+    from evsnn.lava.export import quantize_thresholds
+    from evsnn.predict import predict
+    from evsnn.tasks.pose.data import cache_to_sensor
+    from evsnn.tasks.pose.pose3d import heatmap_argmax
+    from evsnn.train import load_model
+
+    pt = predict(pose["model"], pose["recording"], tmp_path / "pt", clip=False)
+    lava = predict(pose["model"], pose["recording"], tmp_path / "lava", lava=True, clip=False)
+    net = pose["model"].parent.parent / "lava" / "pose_sdnn" / "network.net"
+    assert pt["engine"] == "pytorch" and lava["engine"] == "lava" and lava["net"] == str(net)
+    assert pt["camera"] == lava["camera"] == 2 and pt["frames"] == lava["frames"] >= 5
+    a, b = np.load(tmp_path / "pt" / "predictions.npz"), np.load(tmp_path / "lava" / "predictions.npz")
+    # the reference: the trained model with its learnt thresholds snapped to netx's grid, on the frames built here
+    model, _ = load_model(pose["model"] / "model.pt")
+    learnt = [blk.neuron.delta.threshold.item() for blk in model.blocks if hasattr(blk, "neuron")]
+    assert any(abs(v * 64 - round(v * 64)) > 1e-6 for v in learnt), learnt  # training moved them off the grid
+    quantize_thresholds(model)
+    x = _frames(pose["recording"])
+    assert len(x) == lava["frames"]
+    with torch.no_grad():
+        hm = model(time_major(torch.as_tensor(x)))
+    uv, conf = heatmap_argmax(hm.numpy())
+    attrs = {"crop": json.dumps(CROP), "downsample": 8}
+    np.testing.assert_array_equal(b["uv"], cache_to_sensor(uv.astype(np.float64), attrs))
+    np.testing.assert_array_equal(b["confidence"], conf)
+    assert a["uv"].shape == b["uv"].shape == (len(x), 13, 2)
+    assert (a["uv"] != b["uv"]).any()  # the model as trained (thresholds off the grid) answers differently
+    assert (b["frame"] == np.arange(1, len(x) + 1)).all() and (b["end_us"] > b["start_us"]).all()
+    assert (a["start_us"] == b["start_us"]).all() and (np.diff(b["end_us"]) > 0).all()
+    df = pd.read_csv(tmp_path / "lava" / "predictions.csv")
+    assert len(df) == len(x) and list(df.columns[:4]) == ["frame", "camera", "head_u", "head_v"]
+
+
+def test_predict_pose_clip_shows_the_predicted_skeleton_and_says_there_is_no_truth(tmp_path, pose, monkeypatch):
+    """The clip: at most 30 consecutive samples, 5 frames/s, each frame with the time its events cover, the
+    predicted skeleton and a line saying the true one is unknown; a few hundred kB."""
+    from PIL import Image
+    from test_researcher_tools import capture_clip_texts
+
+    from evsnn.predict import PredictError, predict
+
+    texts = capture_clip_texts(monkeypatch)
+    res = predict(pose["model"], pose["recording"], tmp_path / "out")
+    z = np.load(tmp_path / "out" / "predictions.npz")
+    gif, page = tmp_path / "out" / "clip.gif", tmp_path / "out" / "clip.html"
+    assert res["outputs"][-2:] == [str(gif), str(page)]
+    im = Image.open(gif)
+    n = min(30, res["frames"])
+    assert im.n_frames == n and im.info["duration"] == 200 and gif.stat().st_size < 3_000_000
+    assert len(texts) == n
+    first = texts[0]
+    k = (res["frames"] - n) // 2
+    ms = (z["end_us"][k] - z["start_us"][k]) / 1000
+    assert any(f"frame 1/{n} at 5 frames/s; this frame covers {ms:.4g} ms of events" in s for s in first), first
+    assert any("true skeleton unknown (predict reads no Vicon file)" in s for s in first), first
+    assert any(f"camera 2, frame {int(z['frame'][k])}" in s for s in first) and "predicted" in first
+    assert "true" not in first  # no true skeleton in the legend
+    assert "5 frames/s" in page.read_text() and 'src="data:image/gif;base64,' in page.read_text()
+    # --no-clip
+    res = predict(pose["model"], pose["recording"], tmp_path / "none", clip=False)
+    assert not (tmp_path / "none" / "clip.gif").exists() and len(res["outputs"]) == 2
+    with pytest.raises(PredictError, match="--label head: a true class is for classifiers; dhp19_sdnn is a dhp19 "
+                                           "model"):
+        predict(pose["model"], pose["recording"], tmp_path / "o", label="head")
