@@ -272,8 +272,8 @@ def test_predict_lava_says_which_export_is_missing(tmp_path, sdnn):
     export_network(small, tmp_path / "small.net")
     with pytest.raises(PredictError, match=r"small.net has 6 layers but .*g2/model.pt has 8 blocks: not the export"):
         predict(other, rec, tmp_path / "o", lava=True, net=tmp_path / "small.net")
-    with pytest.raises(PredictError, match="--gt gt.hdf5: a ground-truth file is for depth models; gesture_sdnn is a "
-                                           "dvsgesture model"):
+    with pytest.raises(PredictError, match="--gt gt.hdf5: a ground-truth file is for depth and pose models; "
+                                           "gesture_sdnn is a dvsgesture model"):
         predict(other, rec, tmp_path / "o", gt="gt.hdf5")
     out = subprocess.run([sys.executable, "-m", "evsnn", "predict", str(other), str(rec), "--lava"],
                          capture_output=True, text=True)

@@ -11,22 +11,32 @@ import torch
 
 from evsnn.data import time_major
 
+try:  # Lava sets the multiprocessing start method when imported: import it at collection, before the cache build
+    import lava.lib.dl.netx  # noqa: F401
+except ImportError:
+    pass
+
 CROP = [2, 12, 256, 320]  # the centred 256 x 320 crop of the 260 x 344 CNN input; 32 x 40 after k = 8
 PRE = {"events_per_frame": 1000}
 
 
 @pytest.fixture(scope="module")
 def pose(tmp_path_factory):
-    """One synthetic DHP19 recording, and a tiny dhp19_sdnn trained for a few steps (its learnt thresholds leave
-    netx's 1/64 grid) in the workflow's layout, exported to netx as the rule export_netx does."""
-    from evsnn.io.dhp19 import aedat_path
+    """One synthetic DHP19 recording (a DHP19 tree: events, Vicon, P matrices), its pose cache, and a tiny
+    dhp19_sdnn trained for a few steps (its learnt thresholds leave netx's 1/64 grid) in the workflow's layout with
+    the cache's frames record, exported to netx as the rule export_netx does."""
+    from evsnn.data import read_cache_attrs
     from evsnn.lava.deploy import export_trained
     from evsnn.models import build_model
-    from evsnn.tasks.pose.synth import write_dhp19_tree
+    from evsnn.tasks.pose.data import build_pose_frames, prepare_dhp19
+    from evsnn.train import _plain
 
     root = tmp_path_factory.mktemp("pose")
-    write_dhp19_tree(root / "dhp19", subjects=(1,), sessions=(1,), movements=(1,), duration_s=0.6, pathologies={},
-                     hot_pixel=False)
+    manifest = prepare_dhp19("dhp19", {"source": "synthetic", "synthetic": {
+        "subjects": [1, 13], "sessions": [1], "movements": [1], "duration_s": 0.6, "pathologies": {},
+        "hot_pixel": False}}, str(root), str(root / "manifest.json"))
+    build_pose_frames(manifest, {"T": 2, "downsample": 8, "dhp19": {"crop": CROP[2:], "cameras": [2, 3], **PRE}},
+                      str(root / "train.h5"), str(root / "test.h5"))
     d = root / "results" / "models" / "pose_sdnn"
     d.mkdir(parents=True)
     net = {"base_channels": 2, "threshold": 0.04}
@@ -44,13 +54,13 @@ def pose(tmp_path_factory):
     model.eval()
     torch.save({"arch": "dhp19_sdnn", "task": "pose", "net": net, "in_shape": [1, 32, 40], "n_classes": 13,
                 "state_dict": model.state_dict(), "epoch": 2}, d / "model.pt")
-    from evsnn.io.dhp19 import JOINTS
-
-    frames = {"kind": "dhp19", "T": 2, "downsample": 8, "H": 32, "W": 40, "cameras": "[2, 3]",
-              "crop": json.dumps(CROP), "n_classes": 13, "joints": ",".join(JOINTS), "preprocessing": json.dumps(PRE)}
+    frames = {k: _plain(v) for k, v in read_cache_attrs(root / "train.h5").items()}
+    assert json.loads(frames["crop"]) == CROP and frames["H"] == 32 and frames["W"] == 40
     (d / "summary.json").write_text(json.dumps({"arch": "dhp19_sdnn", "task": "pose", "frames": frames}))
     export_trained(d / "model.pt", root / "results" / "lava" / "pose_sdnn" / "network.net")
-    return {"model": d, "recording": aedat_path(root / "dhp19", 1, 1, 1)}
+    rec = next(r for r in manifest["recordings"] if r["subject"] == 1)  # a recording of the train cache
+    return {"model": d, "recording": rec["aedat"], "vicon": rec["vicon"], "cache": root / "train.h5",
+            "p_matrices": manifest["p_matrices"]}
 
 
 def _frames(recording, camera=2):
@@ -101,8 +111,8 @@ def test_predict_pose_lava_is_the_snapped_pytorch_model(tmp_path, pose):
 
 
 def test_predict_pose_clip_shows_the_predicted_skeleton_and_says_there_is_no_truth(tmp_path, pose, monkeypatch):
-    """The clip: at most 30 consecutive samples, 5 frames/s, each frame with the time its events cover, the
-    predicted skeleton and a line saying the true one is unknown; a few hundred kB."""
+    """The clip without a Vicon file: at most 30 consecutive samples, 5 frames/s, each frame with the time its
+    events cover, the predicted skeleton and a line saying the true one is unknown; a few hundred kB."""
     from PIL import Image
     from test_researcher_tools import capture_clip_texts
 
@@ -121,7 +131,7 @@ def test_predict_pose_clip_shows_the_predicted_skeleton_and_says_there_is_no_tru
     k = (res["frames"] - n) // 2
     ms = (z["end_us"][k] - z["start_us"][k]) / 1000
     assert any(f"frame 1/{n} at 5 frames/s; this frame covers {ms:.4g} ms of events" in s for s in first), first
-    assert any("true skeleton unknown (predict reads no Vicon file)" in s for s in first), first
+    assert any("true skeleton unknown (no --gt Vicon file)" in s for s in first), first
     assert any(f"camera 2, frame {int(z['frame'][k])}" in s for s in first) and "predicted" in first
     assert "true" not in first  # no true skeleton in the legend
     assert "5 frames/s" in page.read_text() and 'src="data:image/gif;base64,' in page.read_text()
@@ -131,3 +141,54 @@ def test_predict_pose_clip_shows_the_predicted_skeleton_and_says_there_is_no_tru
     with pytest.raises(PredictError, match="--label head: a true class is for classifiers; dhp19_sdnn is a dhp19 "
                                            "model"):
         predict(pose["model"], pose["recording"], tmp_path / "o", label="head")
+
+
+def test_predict_pose_with_the_vicon_file_gives_the_caches_samples_and_the_true_joints(tmp_path, pose, monkeypatch):
+    """With ``--gt`` (the recording's Vicon file; the P matrices found above the recording in DHP19's tree) the
+    frames are the official window's, those of the pose cache bit for bit, each with the true joints projected
+    from its Vicon label, the 2D error and a clip that draws both skeletons."""
+    import h5py
+    from test_researcher_tools import capture_clip_texts
+
+    from evsnn.io.dhp19 import read_projection_matrices
+    from evsnn.predict import PredictError, predict
+    from evsnn.tasks.pose.preprocess import project
+    from evsnn.train import load_model
+
+    texts = capture_clip_texts(monkeypatch)
+    res = predict(pose["model"], pose["recording"], tmp_path / "out", gt=pose["vicon"])
+    z = np.load(tmp_path / "out" / "predictions.npz")
+    with h5py.File(pose["cache"], "r") as h5:
+        sel = h5["camera"][:] == 2
+        frames, xyz, index = h5["frames"][:][sel], h5["xyz"][:][sel], h5["frame"][:][sel]
+    order = np.argsort(index)
+    assert z["frame"].tolist() == index[order].tolist() and res["frames"] == len(index)
+    np.testing.assert_array_equal(z["xyz"].astype(np.float32), xyz[order])
+    model, _ = load_model(pose["model"] / "model.pt")
+    with torch.no_grad():
+        hm = model(time_major(torch.as_tensor(frames[order].astype(np.float32))))
+    from evsnn.tasks.pose.data import cache_to_sensor
+    from evsnn.tasks.pose.pose3d import heatmap_argmax
+
+    uv = cache_to_sensor(heatmap_argmax(hm.numpy())[0].astype(np.float64), {"crop": json.dumps(CROP), "downsample": 8})
+    np.testing.assert_array_equal(z["uv"], uv)
+    P = read_projection_matrices(pose["p_matrices"])
+    for j in (0, len(index) - 1):
+        gu, gv, mask = project(P[2], z["xyz"][j], H=260, W=344)
+        assert np.array_equal(z["true_uv"][j][mask], np.stack([gu, gv], axis=-1)[mask])
+        assert np.isnan(z["true_uv"][j][~mask]).all()
+    err = np.sqrt(((z["uv"] - z["true_uv"]) ** 2).sum(-1))
+    assert res["mpjpe_2d_px"] == pytest.approx(np.nanmean(err)) and res["gt"] == pose["vicon"]
+    df = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert np.allclose(df["mpjpe_2d_px"], np.nanmean(err, axis=1), atol=1e-3)
+    first = texts[0]
+    assert "true" in first and "predicted" in first
+    assert any(f"camera 2, frame {int(z['frame'][0])}, 2D MPJPE {np.nanmean(err[0]):.1f} px" in s for s in first), first
+    # a Vicon file that is not one, P matrices that are not there
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(b"not a mat file")
+    with pytest.raises(PredictError, match=r"--gt .*bad.mat: .*bad.mat") as err_:
+        predict(pose["model"], pose["recording"], tmp_path / "o", gt=bad, clip=False)
+    assert "\n" not in str(err_.value)
+    with pytest.raises(PredictError, match=r"--calib .*nowhere is not a folder .DHP19's P_matrices folder"):
+        predict(pose["model"], pose["recording"], tmp_path / "o", gt=pose["vicon"], calib=tmp_path / "nowhere")

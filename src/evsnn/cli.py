@@ -102,9 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", type=int, default=None, help="pose: the DHP19 camera to predict (default: the "
                    "first camera the model was trained on)")
     p.add_argument("--gt", default=None, help="depth: the recording's MVSEC-style _gt.hdf5; windows end at its depth "
-                   "timestamps and the mean depth error is reported")
+                   "timestamps and the mean depth error is reported; pose: the recording's DHP19 Vicon .mat (the "
+                   "official window, the true joints in the clip and the 2D error)")
     p.add_argument("--calib", default=None, help="depth: the calibration folder (camchain-imucam-<scene>.yaml and the "
-                   "rectification maps; default: found beside the recording)")
+                   "rectification maps; default: found beside the recording); pose with --gt: DHP19's P_matrices "
+                   "folder (default: found above the recording)")
     p.add_argument("--lava", action="store_true", help="lava-dl models: run the netx export in Lava instead of "
                    "PyTorch, on the same frames")
     p.add_argument("--net", default=None, help="with --lava: the .net file (default: results/lava/<model>/"

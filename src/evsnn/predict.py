@@ -15,7 +15,11 @@ model was trained with, read from its ``summary.json`` (``frames``: the attribut
   sequences of T frames; writes ``predictions.npz`` (``uv``: joints in pixels of the 260 x 344 CNN input per
   frame, ``confidence``, ``frame``, ``start_us`` / ``end_us``: the time the sample's events span),
   ``predictions.csv`` and the clip (up to 30 consecutive samples at 5 frames/s: the camera's events with the
-  predicted skeleton; predict reads no Vicon file, so there is no true skeleton, which the clip says);
+  predicted skeleton). ``gt`` (``--gt``, the recording's Vicon ``.mat``) makes it the official window (the
+  recording's special events) with the Vicon labels, which are the very frames of a pose cache of the recording:
+  the npz gains ``true_uv`` (the labels projected with DHP19's ``P_matrices``, found above the recording or
+  ``--calib DIR``) and ``xyz``, the CSV a 2D MPJPE per frame, the clip the true skeleton; without it the clip
+  says the true skeleton is unknown;
 - MVSEC depth models (every family): an MVSEC-style ``_data.hdf5`` recording, rectified with its calibration and
   cut into the windows of the model's protocol (:mod:`evsnn.tasks.depth.predict`); writes ``predictions.npz``
   (depth maps in metres with their time spans), ``predictions.csv`` and the clip; ``gt`` (``--gt``) adds the mean
@@ -217,8 +221,25 @@ def _pose_frame_times(events, start: int, stop: int, pre: dict, path) -> tuple[n
     return t, int(pre.get("events_per_frame", pp.EVENTS_PER_FRAME)) * pp.NBCAM
 
 
+def find_p_matrices(recording, p_matrices=None) -> Path:
+    """DHP19's ``P_matrices`` folder (P1.npy .. P4.npy): ``p_matrices`` (``--calib``), else the first
+    ``P_matrices`` folder in a folder above the recording (DHP19's tree: ``DVS_movies/S<n>/session<k>/mov<m>.aedat``
+    beside ``P_matrices/``)."""
+    if p_matrices is not None:
+        d = Path(p_matrices)
+        if not d.is_dir():
+            raise PredictError(f"--calib {p_matrices} is not a folder (DHP19's P_matrices folder with P1.npy .. "
+                               "P4.npy)")
+        return d
+    for parent in Path(recording).resolve().parents:
+        if (parent / "P_matrices").is_dir():
+            return parent / "P_matrices"
+    raise PredictError(f"{recording}: no P_matrices folder above it (DHP19's camera projection matrices, needed to "
+                       "draw the true joints of --gt); pass --calib DIR")
+
+
 def predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera: int | None,
-                 forward=_forward, *, clip: bool = True):
+                 forward=_forward, *, clip: bool = True, gt=None, p_matrices=None):
     from evsnn.tasks.pose.data import camera_frames
     from evsnn.tasks.pose.evaluate import _to_sensor
     from evsnn.tasks.pose.pose3d import heatmap_argmax
@@ -242,11 +263,23 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
     T, k = int(fr["T"]), int(fr.get("downsample", 1))
     crop = json.loads(fr.get("crop", "null"))
     t = events["t"]
-    n_vicon = int((int(t[-1]) - int(t[0])) // 10_000) + 2 if len(t) else 2
-    dvs, _, stats = preprocess_events(events, int(t[0]), int(t[-1]) + 1, np.full((n_vicon, 3, 13), np.nan),
-                                      path=os.fspath(recording),
-                                      **{k_: pre[k_] for k_ in ("events_per_frame", "hot_pixel_threshold", "ba_dt",
-                                                                "ba_filter") if k_ in pre})
+    if not len(t):
+        raise PredictError(f"{recording} holds no events")
+    options = {k_: pre[k_] for k_ in ("events_per_frame", "hot_pixel_threshold", "ba_dt", "ba_filter") if k_ in pre}
+    if gt is not None:  # the Vicon file: the official window (special events) and the labels of each frame
+        from evsnn.errors import EvsnnError as _Err
+        from evsnn.io.dhp19 import read_projection_matrices, read_vicon, recording_window
+
+        P = read_projection_matrices(find_p_matrices(recording, p_matrices))
+        try:
+            vicon = read_vicon(gt)
+            start, stop, _ = recording_window(header.get("special_timestamps", ()), t, vicon.shape[0], recording)
+        except _Err as exc:
+            raise PredictError(f"--gt {gt}: {' '.join(str(exc).split())[:300]}") from None
+    else:
+        start, stop = int(t[0]), int(t[-1]) + 1
+        vicon = np.full((int((stop - start) // 10_000) + 2, 3, 13), np.nan)
+    dvs, xyz, stats = preprocess_events(events, start, stop, vicon, path=os.fspath(recording), **options)
     frames = camera_frames(dvs, cam, k, crop[2:] if crop else None)
     if len(frames) < T:
         raise PredictError(f"{recording} gives {len(frames)} frames of camera {cam} after the preprocessing; the model "
@@ -259,34 +292,51 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
     out_npz, out_csv = Path(out_dir) / "predictions.npz", Path(out_dir) / "predictions.csv"
     idx = np.arange(T - 1, len(frames))
     # the time span of each sample: from the first event of its first frame to the last of its last frame
-    kept, per_frame = _pose_frame_times(events, int(t[0]), int(t[-1]) + 1, pre, os.fspath(recording))
-    if len(kept) // per_frame != len(frames):
+    kept, per_frame = _pose_frame_times(events, start, stop, pre, os.fspath(recording))
+    if len(kept) // per_frame < len(frames):  # (with labels, the frames may end before the events)
         raise PredictError(f"{recording}: {len(kept) // per_frame} frames of {per_frame} events after the filters, but "
                            f"the preprocessing made {len(frames)}")
     spans = np.stack([kept[(idx - T + 1) * per_frame], kept[(idx + 1) * per_frame - 1]], axis=1)
+    arrays = {}
+    true_uv = None
+    if gt is not None:
+        from evsnn.tasks.pose.preprocess import project
+
+        true_uv = np.full(uv.shape, np.nan)
+        for j, i in enumerate(idx):
+            gu, gv, mask = project(P[cam], xyz[i], H=260, W=344)
+            true_uv[j] = np.where(np.asarray(mask, dtype=bool)[:, None], np.stack([gu, gv], axis=-1), np.nan)
+        err = np.sqrt(((uv - true_uv) ** 2).sum(-1))  # (N, J), NaN where the joint is not visible
+        arrays = {"true_uv": true_uv, "xyz": xyz[idx]}
     with atomic_path(out_npz, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, uv=uv, confidence=conf, frame=idx, camera=cam, start_us=spans[:, 0],
-                                end_us=spans[:, 1])
+                                end_us=spans[:, 1], **arrays)
     joints = str(fr.get("joints", "")).split(",")
     with atomic_path(out_csv) as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["frame", "camera"] + [f"{j}_{a}" for j in joints for a in ("u", "v")])
-            for i, p in zip(idx, uv):
-                w.writerow([int(i), cam] + [round(float(v), 2) for v in p.reshape(-1)])
+            w.writerow(["frame", "camera"] + [f"{j}_{a}" for j in joints for a in ("u", "v")]
+                       + (["mpjpe_2d_px"] if true_uv is not None else []))
+            for n_, (i, p) in enumerate(zip(idx, uv)):
+                e = [] if true_uv is None else [round(float(np.nanmean(err[n_])), 3) if np.isfinite(err[n_]).any()
+                                                else float("nan")]
+                w.writerow([int(i), cam] + [round(float(v), 2) for v in p.reshape(-1)] + e)
     res = {"task": "pose", "camera": cam, "frames": int(len(idx)), "unit": "pixels of the 260x344 CNN input",
            "outputs": [str(out_npz), str(out_csv)]}
+    if true_uv is not None:
+        res.update(gt=os.fspath(gt), mpjpe_2d_px=float(np.nanmean(err)) if np.isfinite(err).any() else float("nan"))
     if clip:
         from evsnn.tasks.pose.evaluate import plot_pose_clip, sensor_frame
 
         m = min(POSE_CLIP_FRAMES, len(idx))
         sel = np.arange((len(idx) - m) // 2, (len(idx) - m) // 2 + m)
         gif, page = Path(out_dir) / "clip.gif", Path(out_dir) / "clip.html"
-        plot_pose_clip([sensor_frame(xs[j, :, 0].sum(0), fr) for j in sel], uv[sel], None, idx[sel], cam, gif, page,
+        plot_pose_clip([sensor_frame(xs[j, :, 0].sum(0), fr) for j in sel], uv[sel],
+                       None if true_uv is None else true_uv[sel], idx[sel], cam, gif, page,
                        title=f"{blob['arch']} on {Path(recording).name}", spans_us=spans[sel] - int(t[0]),
                        what="consecutive samples of the recording",
-                       no_truth="true skeleton unknown (predict reads no Vicon file)")
+                       no_truth="" if true_uv is not None else "true skeleton unknown (no --gt Vicon file)")
         res["outputs"] += [str(gif), str(page)]
     return res
 
@@ -325,15 +375,18 @@ def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = Non
     ``predictions/<recording stem>`` inside ``model_dir``). ``lava``: run the model's netx export in Lava
     (``net``, or found in the workflow's layout) instead of PyTorch, on the same frames. Depth models: ``gt``
     (the recording's ``_gt.hdf5``: windows at its depth timestamps and the mean depth error), ``calib`` (the
-    calibration folder; default: found beside the recording). Classifiers: ``label`` (the recording's true class,
+    calibration folder; default: found beside the recording). Pose models: ``gt`` (the recording's Vicon ``.mat``:
+    the true joints and the 2D error), ``calib`` (DHP19's ``P_matrices`` folder; default: found above the
+    recording). Classifiers: ``label`` (the recording's true class,
     shown in the clip and scored). ``clip``: draw ``clip.gif`` / ``clip.html`` (every task)."""
     model, blob, summary = load_trained(model_dir)
     kind = summary["frames"].get("kind")
     if kind not in ("dvsgesture", "recordings", "dhp19", "mvsec"):
         raise PredictError(f"{Path(model_dir) / 'summary.json'}: a model trained on {kind} frames; predict supports "
                            "DVS128 Gesture (and recordings-dataset) classifiers, DHP19 pose and MVSEC depth models")
-    if gt is not None and kind != "mvsec":
-        raise PredictError(f"--gt {gt}: a ground-truth file is for depth models; {blob['arch']} is a {kind} model")
+    if gt is not None and kind not in ("mvsec", "dhp19"):
+        raise PredictError(f"--gt {gt}: a ground-truth file is for depth and pose models; {blob['arch']} is a {kind} "
+                           "model")
     if label is not None and kind not in ("dvsgesture", "recordings"):
         raise PredictError(f"--label {label}: a true class is for classifiers; {blob['arch']} is a {kind} model")
     if label is not None:
@@ -378,6 +431,6 @@ def predict(model_dir, recording, out_dir=None, *, window_ms: float | None = Non
                                   label=label, clip=clip)
         else:
             res = predict_pose(model, blob, summary, events, header, desc, recording, out_dir, camera, forward,
-                               clip=clip)
+                               clip=clip, gt=gt, p_matrices=calib)
     return {"model": os.fspath(model_dir), "arch": blob["arch"], "recording": os.fspath(recording), "format": fmt,
             **engine, **res}
