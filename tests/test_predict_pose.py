@@ -181,9 +181,30 @@ def test_predict_pose_with_the_vicon_file_gives_the_caches_samples_and_the_true_
     assert res["mpjpe_2d_px"] == pytest.approx(np.nanmean(err)) and res["gt"] == pose["vicon"]
     df = pd.read_csv(tmp_path / "out" / "predictions.csv")
     assert np.allclose(df["mpjpe_2d_px"], np.nanmean(err, axis=1), atol=1e-3)
+    # the other trained camera is predicted too (its own frames of the same preprocessing) and both triangulated
+    with h5py.File(pose["cache"], "r") as h5:
+        sel3 = h5["camera"][:] == 3
+        frames3 = h5["frames"][:][sel3][np.argsort(h5["frame"][:][sel3])]
+    with torch.no_grad():
+        hm3 = model(time_major(torch.as_tensor(frames3.astype(np.float32))))
+    uv3 = cache_to_sensor(heatmap_argmax(hm3.numpy())[0].astype(np.float64), {"crop": json.dumps(CROP),
+                                                                             "downsample": 8})
+    np.testing.assert_array_equal(z["uv_camera3"], uv3)
+    from evsnn.io.dhp19 import read_camera_positions
+    from evsnn.tasks.pose.pose3d import joints_last, pose_metrics
+
+    m = pose_metrics({2: uv, 3: uv3}, z["xyz"], P, cameras=[2, 3], centres=read_camera_positions(pose["p_matrices"]),
+                     per_sample=True)
+    np.testing.assert_allclose(z["pred_xyz"], m["per_sample"]["pred_xyz"])
+    err3 = np.sqrt(((z["pred_xyz"] - joints_last(z["xyz"])) ** 2).sum(-1))
+    assert res["triangulated"] == [2, 3] and res["mpjpe_3d_mm"] == pytest.approx(np.nanmean(err3))
+    assert np.allclose(df["mpjpe_3d_mm"], np.nanmean(err3, axis=1), atol=1e-3)
+    # the clip: both cameras with both skeletons and their 2D errors, the 3D skeletons with the 3D error
     first = texts[0]
-    assert "true" in first and "predicted" in first
-    assert any(f"camera 2, frame {int(z['frame'][0])}, 2D MPJPE {np.nanmean(err[0]):.1f} px" in s for s in first), first
+    assert first.count("true") == 3 and first.count("predicted") == 3, first
+    for cam, e in ((2, err[0]), (3, np.sqrt(((uv3[0] - z["true_uv_camera3"][0]) ** 2).sum(-1)))):
+        assert f"camera {cam}, frame {int(z['frame'][0])}, 2D MPJPE {np.nanmean(e):.1f} px" in first, first
+    assert f"3D (mm), cameras 2, 3 triangulated, 3D MPJPE {np.nanmean(err3[0]):.0f} mm" in first, first
     # a Vicon file that is not one, P matrices that are not there
     bad = tmp_path / "bad.mat"
     bad.write_bytes(b"not a mat file")

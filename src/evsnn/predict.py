@@ -18,8 +18,9 @@ model was trained with, read from its ``summary.json`` (``frames``: the attribut
   predicted skeleton). ``gt`` (``--gt``, the recording's Vicon ``.mat``) makes it the official window (the
   recording's special events) with the Vicon labels, which are the very frames of a pose cache of the recording:
   the npz gains ``true_uv`` (the labels projected with DHP19's ``P_matrices``, found above the recording or
-  ``--calib DIR``) and ``xyz``, the CSV a 2D MPJPE per frame, the clip the true skeleton; without it the clip
-  says the true skeleton is unknown;
+  ``--calib DIR``) and ``xyz``, the CSV a 2D MPJPE per frame, the clip the true skeleton; the other trained
+  cameras are predicted too (``uv_camera<N>``, ``true_uv_camera<N>``) and triangulated (``pred_xyz``, a 3D MPJPE
+  per frame, the 3D skeletons in the clip); without it the clip says the true skeleton is unknown;
 - MVSEC depth models (every family): an MVSEC-style ``_data.hdf5`` recording, rectified with its calibration and
   cut into the windows of the model's protocol (:mod:`evsnn.tasks.depth.predict`); writes ``predictions.npz``
   (depth maps in metres with their time spans), ``predictions.csv`` and the clip; ``gt`` (``--gt``) adds the mean
@@ -221,6 +222,21 @@ def _pose_frame_times(events, start: int, stop: int, pre: dict, path) -> tuple[n
     return t, int(pre.get("events_per_frame", pp.EVENTS_PER_FRAME)) * pp.NBCAM
 
 
+def _mean(e) -> float:
+    return round(float(np.nanmean(e)), 3) if np.isfinite(e).any() else float("nan")
+
+
+def _true_uv(P, xyz) -> np.ndarray:
+    """(N, J, 2) true joints in pixels of the 260 x 344 CNN input (NaN: outside the frame) of labels (N, 3, J)."""
+    from evsnn.tasks.pose.preprocess import project
+
+    out = np.full((len(xyz), xyz.shape[-1], 2), np.nan)
+    for j, x in enumerate(xyz):
+        gu, gv, mask = project(P, x, H=260, W=344)
+        out[j] = np.where(np.asarray(mask, dtype=bool)[:, None], np.stack([gu, gv], axis=-1), np.nan)
+    return out
+
+
 def find_p_matrices(recording, p_matrices=None) -> Path:
     """DHP19's ``P_matrices`` folder (P1.npy .. P4.npy): ``p_matrices`` (``--calib``), else the first
     ``P_matrices`` folder in a folder above the recording (DHP19's tree: ``DVS_movies/S<n>/session<k>/mov<m>.aedat``
@@ -284,11 +300,22 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
     if len(frames) < T:
         raise PredictError(f"{recording} gives {len(frames)} frames of camera {cam} after the preprocessing; the model "
                            f"needs sequences of {T}")
-    xs = np.stack([frames[i - T + 1: i + 1, None] for i in range(T - 1, len(frames))])
-    out = forward(model, xs)
-    hm = out[-1] if out.ndim == 6 else out  # per-step outputs: the last step
-    uv, conf = heatmap_argmax(hm.float().numpy())
-    uv = _to_sensor(uv.astype(np.float64), fr)
+
+    def run(c):
+        """(model input, joints in sensor pixels, confidence) of camera ``c``: every camera shares the frames."""
+        f = frames if c == cam else camera_frames(dvs, c, k, crop[2:] if crop else None)
+        x = np.stack([f[i - T + 1: i + 1, None] for i in range(T - 1, len(f))])
+        out = forward(model, x)
+        hm = out[-1] if out.ndim == 6 else out  # per-step outputs: the last step
+        peaks, confidence = heatmap_argmax(hm.float().numpy())
+        return x, _to_sensor(peaks.astype(np.float64), fr), confidence
+
+    xs, uv, conf = run(cam)
+    # with the labels: the trained cameras that saw the recording are predicted too and triangulated (3D)
+    tri = [c for c in cams if c in present] if gt is not None else []
+    if cam not in tri:
+        tri = []
+    views = {c: run(c) for c in tri if c != cam} if len(tri) >= 2 else {}
     out_npz, out_csv = Path(out_dir) / "predictions.npz", Path(out_dir) / "predictions.csv"
     idx = np.arange(T - 1, len(frames))
     # the time span of each sample: from the first event of its first frame to the last of its last frame
@@ -300,14 +327,20 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
     arrays = {}
     true_uv = None
     if gt is not None:
-        from evsnn.tasks.pose.preprocess import project
-
-        true_uv = np.full(uv.shape, np.nan)
-        for j, i in enumerate(idx):
-            gu, gv, mask = project(P[cam], xyz[i], H=260, W=344)
-            true_uv[j] = np.where(np.asarray(mask, dtype=bool)[:, None], np.stack([gu, gv], axis=-1), np.nan)
+        true_uv = _true_uv(P[cam], xyz[idx])
         err = np.sqrt(((uv - true_uv) ** 2).sum(-1))  # (N, J), NaN where the joint is not visible
         arrays = {"true_uv": true_uv, "xyz": xyz[idx]}
+        if views:
+            from evsnn.io.dhp19 import read_camera_positions
+            from evsnn.tasks.pose.pose3d import joints_last, pose_metrics
+
+            m3 = pose_metrics({cam: uv, **{c: v[1] for c, v in views.items()}}, xyz[idx], P, cameras=tri,
+                              centres=read_camera_positions(find_p_matrices(recording, p_matrices)), per_sample=True)
+            pred_xyz = np.asarray(m3["per_sample"]["pred_xyz"], dtype=np.float64)
+            err3 = np.sqrt(((pred_xyz - joints_last(xyz[idx])) ** 2).sum(-1))  # (N, J) mm
+            for c, v in views.items():
+                arrays.update({f"uv_camera{c}": v[1], f"true_uv_camera{c}": _true_uv(P[c], xyz[idx])})
+            arrays.update(pred_xyz=pred_xyz, triangulated=np.asarray(tri))
     with atomic_path(out_npz, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, uv=uv, confidence=conf, frame=idx, camera=cam, start_us=spans[:, 0],
@@ -317,15 +350,17 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
         with open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["frame", "camera"] + [f"{j}_{a}" for j in joints for a in ("u", "v")]
-                       + (["mpjpe_2d_px"] if true_uv is not None else []))
+                       + (["mpjpe_2d_px"] if true_uv is not None else []) + (["mpjpe_3d_mm"] if views else []))
             for n_, (i, p) in enumerate(zip(idx, uv)):
-                e = [] if true_uv is None else [round(float(np.nanmean(err[n_])), 3) if np.isfinite(err[n_]).any()
-                                                else float("nan")]
+                e = [] if true_uv is None else [_mean(err[n_])]
+                e += [_mean(err3[n_])] if views else []
                 w.writerow([int(i), cam] + [round(float(v), 2) for v in p.reshape(-1)] + e)
     res = {"task": "pose", "camera": cam, "frames": int(len(idx)), "unit": "pixels of the 260x344 CNN input",
            "outputs": [str(out_npz), str(out_csv)]}
     if true_uv is not None:
         res.update(gt=os.fspath(gt), mpjpe_2d_px=float(np.nanmean(err)) if np.isfinite(err).any() else float("nan"))
+    if views:
+        res.update(triangulated=tri, mpjpe_3d_mm=float(np.nanmean(err3)) if np.isfinite(err3).any() else float("nan"))
     if clip:
         from evsnn.tasks.pose.evaluate import plot_pose_clip, sensor_frame
 
@@ -336,7 +371,10 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
                        None if true_uv is None else true_uv[sel], idx[sel], cam, gif, page,
                        title=f"{blob['arch']} on {Path(recording).name}", spans_us=spans[sel] - int(t[0]),
                        what="consecutive samples of the recording",
-                       no_truth="" if true_uv is not None else "true skeleton unknown (no --gt Vicon file)")
+                       no_truth="" if true_uv is not None else "true skeleton unknown (no --gt Vicon file)",
+                       more_views=[(c, [sensor_frame(v[0][j, :, 0].sum(0), fr) for j in sel], v[1][sel],
+                                    _true_uv(P[c], xyz[idx[sel]])) for c, v in views.items()],
+                       xyz=(pred_xyz[sel], joints_last(xyz[idx[sel]]), tri) if views else None)
         res["outputs"] += [str(gif), str(page)]
     return res
 

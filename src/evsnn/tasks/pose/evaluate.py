@@ -173,41 +173,73 @@ def pose_clip(ds, extra, uv, P, camera: int, trial: int, gif_path, html_path=Non
 
 def plot_pose_clip(frames, pred_uv, true_uv, frame_index, camera: int, gif_path, html_path=None, *,
                    title: str = "", fps: float = 5.0, spans_us=None, what: str = "consecutive frames",
-                   covers: str = "", no_truth: str = "") -> None:
+                   covers: str = "", no_truth: str = "", more_views=(), xyz=None) -> None:
     """The pose clip: one frame per sample, the events of camera ``camera`` at sensor resolution (``frames``:
     (n, 260, 344)), the predicted (blue) and, with ``true_uv`` ((n, J, 2), NaN: not visible), the true (red,
     dashed) joints in sensor pixels, with the clip's frame rate and the time each frame covers printed on it
     (``spans_us``: (n, 2) start / end of each sample's events in µs, else ``covers``). ``no_truth``: the line
-    printed instead of the 2D error where there is no ground truth."""
+    printed instead of the 2D error where there is no ground truth. ``more_views``: further cameras beside it,
+    ``(camera, frames, pred_uv, true_uv)`` each; ``xyz``: ``(pred_xyz, true_xyz, cameras)`` ((n, J, 3) mm, the
+    triangulated and the true 3D joints, the cameras triangulated) adds a 3D panel."""
     import matplotlib.pyplot as plt
 
     from evsnn.plots import save_clip
     from evsnn.tasks.pose.plots import SKELETON_EDGES, _draw_skeleton
 
     n = len(frames)
-    pred_uv = np.asarray(pred_uv, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(5.6, 4.6))
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.86, bottom=0.14)
+    views = [(camera, frames, np.asarray(pred_uv, dtype=np.float64), true_uv)] + [
+        (c, f, np.asarray(p, dtype=np.float64), t) for c, f, p, t in more_views]
+    cols = len(views) + (xyz is not None)
+    fig = plt.figure(figsize=(5.6 if cols == 1 else 4.4 * cols, 4.6))
+    axes = [fig.add_subplot(1, cols, i + 1) for i in range(len(views))]
+    ax3 = fig.add_subplot(1, cols, cols, projection="3d") if xyz is not None else None
+    fig.subplots_adjust(left=0.09 if cols == 1 else 0.05, right=0.98, top=0.86, bottom=0.14, wspace=0.15)
     info = fig.text(0.01, 0.015, "", fontsize=7, ha="left", va="bottom")
+    if cols > 1:
+        fig.suptitle(title, fontsize=8, y=0.985)
+    if xyz is not None:
+        both = np.concatenate([np.asarray(xyz[0], dtype=np.float64).reshape(-1, 3),
+                               np.asarray(xyz[1], dtype=np.float64).reshape(-1, 3)])
+        both = both[np.isfinite(both).all(axis=1)]
+        mid = (both.max(0) + both.min(0)) / 2 if both.size else np.zeros(3)
+        r = max(float((both.max(0) - both.min(0)).max()) / 2, 1.0) * 1.05 if both.size else 1.0
 
     def update(k):
-        ax.clear()
-        frame = np.asarray(frames[k], dtype=np.float64)
-        vmax = np.percentile(frame[frame > 0], 95) if (frame > 0).any() else 1.0
-        ax.imshow(frame, cmap="gray_r", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest")
-        err = f", {no_truth}" if no_truth else ""
-        if true_uv is not None:
-            gt = np.asarray(true_uv[k], dtype=np.float64)
-            _draw_skeleton(ax, gt, "C3", "true", marker="o", ls="--", edges=SKELETON_EDGES)
-            d = np.sqrt(((pred_uv[k] - gt) ** 2).sum(-1))
+        for ax, (cam, frs, pred, true) in zip(axes, views):
+            ax.clear()
+            frame = np.asarray(frs[k], dtype=np.float64)
+            vmax = np.percentile(frame[frame > 0], 95) if (frame > 0).any() else 1.0
+            ax.imshow(frame, cmap="gray_r", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest")
+            err = f", {no_truth}" if no_truth else ""
+            if true is not None:
+                gt = np.asarray(true[k], dtype=np.float64)
+                _draw_skeleton(ax, gt, "C3", "true", marker="o", ls="--", edges=SKELETON_EDGES)
+                d = np.sqrt(((pred[k] - gt) ** 2).sum(-1))
+                d = d[np.isfinite(d)]
+                err = f", 2D MPJPE {d.mean():.1f} px" if d.size else ""
+            _draw_skeleton(ax, pred[k], "C0", "predicted", edges=SKELETON_EDGES)
+            ax.set_xlim(-0.5, 343.5)
+            ax.set_ylim(259.5, -0.5)
+            ax.tick_params(labelsize=7)
+            head = f"{title}\n" if cols == 1 else ""
+            ax.set_title(f"{head}camera {cam}, frame {int(frame_index[k])}{err}", fontsize=8)
+            ax.legend(loc="upper right", fontsize=7)
+        if ax3 is not None:
+            ax3.clear()
+            p3, t3 = np.asarray(xyz[0][k], dtype=np.float64), np.asarray(xyz[1][k], dtype=np.float64)
+            _draw_skeleton(ax3, t3, "C3", "true", ls="--", edges=SKELETON_EDGES, three_d=True)
+            _draw_skeleton(ax3, p3, "C0", "predicted", edges=SKELETON_EDGES, three_d=True)
+            ax3.set_xlim(mid[0] - r, mid[0] + r)
+            ax3.set_ylim(mid[1] - r, mid[1] + r)
+            ax3.set_zlim(mid[2] - r, mid[2] + r)
+            ax3.set_box_aspect((1, 1, 1))
+            ax3.view_init(elev=15.0, azim=-70.0)
+            ax3.tick_params(labelsize=6, pad=0)
+            d = np.sqrt(((p3 - t3) ** 2).sum(-1))
             d = d[np.isfinite(d)]
-            err = f", 2D MPJPE {d.mean():.1f} px" if d.size else ""
-        _draw_skeleton(ax, pred_uv[k], "C0", "predicted", edges=SKELETON_EDGES)
-        ax.set_xlim(-0.5, 343.5)
-        ax.set_ylim(259.5, -0.5)
-        ax.tick_params(labelsize=7)
-        ax.set_title(f"{title}\ncamera {camera}, frame {int(frame_index[k])}{err}", fontsize=8)
-        ax.legend(loc="upper right", fontsize=7)
+            err3 = f", 3D MPJPE {d.mean():.0f} mm" if d.size else ""
+            ax3.set_title(f"3D (mm), cameras {', '.join(str(c) for c in xyz[2])} triangulated{err3}", fontsize=8)
+            ax3.legend(loc="upper left", fontsize=7)
         if spans_us is not None:
             a, b = int(spans_us[k][0]), int(spans_us[k][1])
             when = f"this frame covers {(b - a) / 1000:.4g} ms of events (t = {a / 1e6:.3f}-{b / 1e6:.3f} s)"
@@ -216,10 +248,13 @@ def plot_pose_clip(frames, pred_uv, true_uv, frame_index, camera: int, gif_path,
         info.set_text(f"frame {k + 1}/{n} at {fps:g} frames/s; {when}")
         return []
 
+    cams = ", ".join(str(v[0]) for v in views)
     save_clip(fig, update, n, gif_path, html_path, fps=fps, title=title or "pose clip",
-              note=f"{n} {what} seen by camera {camera}, one per frame at {fps:g} frames/s: the events at sensor "
-                   "resolution (260x344), the predicted (blue)"
-                   + (" and true (red, dashed) joints." if true_uv is not None else f" joints ({no_truth})."))
+              note=f"{n} {what} seen by camera{'s' if len(views) > 1 else ''} {cams}, one per frame at {fps:g} "
+                   "frames/s: the events at sensor resolution (260x344), the predicted (blue)"
+                   + (" and true (red, dashed) joints" if true_uv is not None else f" joints ({no_truth})")
+                   + (", and the 3D skeletons triangulated from the predictions and the true ones." if xyz is not None
+                      else "."))
 
 
 def sensor_frame(frame, attrs, H: int = 260, W: int = 344) -> np.ndarray:
