@@ -108,5 +108,9 @@ def gesture_clip(test_cache: str, predictions_csv: str, names, gif_path, html_pa
         if len(picks) == n:
             break
     frames = np.stack([ds[i][0].numpy() for i in picks]) if picks else np.zeros((0,))
+    T, split_by = int(ds.attrs.get("T", frames.shape[1] if frames.ndim > 1 else 0)), str(ds.attrs.get("split_by", ""))
+    # the cache keeps no per-step times: say what one step is (spikingjelly's split of a sample into T frames)
+    step = {"number": f"each time step: 1/{T} of the sample's events (equal event counts, so its duration varies)",
+            "time": f"each time step: 1/{T} of the sample's duration"}.get(split_by, f"each time step: 1 of {T}")
     plot_gesture_clip(frames, [int(pred["label"].iloc[i]) for i in picks], [int(pred["prediction"].iloc[i])
-                      for i in picks], names, gif_path, html_path, title=title)
+                      for i in picks], names, gif_path, html_path, title=f"{title}\n{step}" if title else step)
