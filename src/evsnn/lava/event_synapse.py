@@ -1,0 +1,262 @@
+"""Event-driven conv / transposed-conv / pool synapse arithmetic: work only from the non-zero input messages.
+
+A sigma-delta layer sends a message only where its activation changed by at least its threshold, so most inputs of
+a synapse are zero at most steps. The dense step of :func:`evsnn.lava.netx.synapse2d_forward` (im2col and a matrix
+product over the whole map) costs the same whatever the sparsity; the scatter here costs one weighted kernel per
+non-zero input: for input ``v`` at (channel ``ci``, row ``iy``, column ``ix``)
+
+- conv (weight (out, in/groups, kH, kW)): ``out[co, oy, ox] += v * w[co, ci % cg, ky, kx]`` for every kernel tap with
+  ``iy + pad - ky * dil = oy * stride`` (0 <= oy < Ho; likewise for x) and every ``co`` of ``ci``'s group;
+- convT (weight (in, out/groups, kH, kW), PyTorch's semantics, output_padding 0):
+  ``out[co, iy * stride + ky * dil - pad, ...] += v * w[ci, co % og, ky, kx]``;
+- pool (weight (kH, kW), per channel): a depthwise conv (slayer's end-padding of odd sizes only adds zeros: the
+  output size, given by the caller, is all it changes).
+
+Bit-identity with the dense step. Both are sums of integer products; the dense one is exact in float64 (each
+partial sum an integer below 2**53, :func:`evsnn.lava.netx.synapse2d_forward`), then wrapped to ``acc_bits`` and
+cast to the int32 that the synapse sends. A signed wrap to ``acc_bits <= 32`` and the cast to int32 only depend on
+the sum modulo 2**32, and integer addition modulo 2**32 does not depend on the order of the terms. So the scatter
+accumulates modulo 2**32 (int32 in the numba kernel, int64 in the numpy fallback, both reduced to int32) and gives
+the very int32 message of the dense step: same sum, different order. The wrap itself is applied by the caller on
+the final sum only, as the dense step does (:class:`evsnn.lava.netx.PySynapse2DModelFixed`).
+
+Backends (:mod:`evsnn._accel`): a numba kernel (one pass over the input, skipping zeros, each non-zero scattered as
+contiguous output-channel vectors in Lava's (W, H, C) layout) and a pure-numpy fallback (``np.nonzero`` and one
+``np.add.at`` per kernel tap) with identical results; ``EVSNN_DISABLE_NUMBA`` forces the fallback.
+
+Which step to use (``mode``): ``"event"`` always scatters, ``"dense"`` always runs the dense step, ``"auto"`` (the
+default) scatters when the fraction of non-zero inputs is at most :data:`AUTO_MAX_DENSITY` and runs the dense step
+above it. The environment variable ``EVSNN_LAVA_SYNAPSE`` (auto, event, dense) sets the default for runs that do not
+choose (``netx run``, the workflow's lava_run), so a benchmark or test can force the dense step.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from evsnn._accel import import_numba, resolve_backend
+
+__all__ = ["MODES", "MODE_ENV", "AUTO_MAX_DENSITY", "AUTO_MAX_DENSITY_NUMPY", "default_mode", "resolve_mode",
+           "numba_available", "warm", "use_event", "prepare_weight", "event_forward"]
+
+MODES = ("auto", "event", "dense")
+MODE_ENV = "EVSNN_LAVA_SYNAPSE"
+#: ``mode="auto"`` scatters when at most this fraction of a step's inputs is non-zero. Measured on the layers of the
+#: full-size DHP19 SDNN (FORMATS.md 2.11: 260 x 344, 16 to 64 channels, random non-zero positions; numba kernel vs
+#: the float64-BLAS dense step, one thread, a loaded 2-core machine): the scatter takes about the dense step's time
+#: at 0.35 to 0.5 non-zero for the 3x3 convolutions (64 -> 64 channels at 65 x 86 earliest), at about 0.45 for the
+#: 2x2 pooling, and is faster at every density for the 2x2 stride-2 transposed convolution (4.5x at 1.0).
+AUTO_MAX_DENSITY = {"conv": 0.4, "pool": 0.4, "convT": 1.0}
+#: the same for the numpy fallback (``np.add.at`` per kernel tap): break-even near 0.03 non-zero for the
+#: convolutions, 0.07 for pooling, 0.1 for the transposed convolution.
+AUTO_MAX_DENSITY_NUMPY = {"conv": 0.02, "pool": 0.05, "convT": 0.1}
+
+
+def default_mode() -> str:
+    """The synapse mode of runs that do not choose one: ``$EVSNN_LAVA_SYNAPSE`` or ``"auto"``."""
+    value = os.environ.get(MODE_ENV, "").strip() or "auto"
+    if value not in MODES:
+        raise ValueError(f"environment variable {MODE_ENV}={value!r}: allowed values are {', '.join(MODES)}")
+    return value
+
+
+def resolve_mode(mode: str | None) -> str:
+    """``mode`` checked against :data:`MODES`; None means :func:`default_mode`."""
+    if mode is None:
+        return default_mode()
+    if mode not in MODES:
+        raise ValueError(f"synapse mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
+
+
+# ============================================================================================ numba kernels
+@functools.lru_cache(maxsize=1)
+def _numba_kernels():
+    """The compiled scatter kernels (loaded from numba's on-disk cache when possible); None without numba."""
+    numba = import_numba()   # None when not importable or disabled by EVSNN_DISABLE_NUMBA
+    if numba is None:
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def conv_scatter(x, wt, cg, og, sh, sw, ph, pw, dh, dw, out):  # pragma: no cover - compiled
+        """out[ox, oy, g*og + o] += x[ix, iy, ci] * wt[ci, ky, kx, o] (g = ci // cg) for every non-zero input and
+        every tap with iy + ph - ky*dh = oy*sh, ix + pw - kx*dw = ox*sw inside the output; int32, modulo 2**32."""
+        nw, nh, nc = x.shape
+        wo, ho = out.shape[0], out.shape[1]
+        kh, kw = wt.shape[1], wt.shape[2]
+        for ix in range(nw):
+            for iy in range(nh):
+                for ci in range(nc):
+                    v = x[ix, iy, ci]
+                    if v == 0:
+                        continue
+                    c0 = (ci // cg) * og
+                    for ky in range(kh):
+                        ty = iy + ph - ky * dh
+                        if ty < 0 or ty % sh != 0:
+                            continue
+                        oy = ty // sh
+                        if oy >= ho:
+                            continue
+                        for kx in range(kw):
+                            tx = ix + pw - kx * dw
+                            if tx < 0 or tx % sw != 0:
+                                continue
+                            ox = tx // sw
+                            if ox >= wo:
+                                continue
+                            # slices (indices from 0, no negative-index fix-up): the loop vectorises
+                            dst = out[ox, oy, c0:c0 + og]
+                            src = wt[ci, ky, kx]
+                            for o in range(og):
+                                dst[o] += v * src[o]
+        return 0
+
+    @numba.njit(cache=True, nogil=True)
+    def convT_scatter(x, wt, cg, og, sh, sw, ph, pw, dh, dw, out):  # pragma: no cover - compiled
+        """out[ix*sw + kx*dw - pw, iy*sh + ky*dh - ph, g*og + o] += x[ix, iy, ci] * wt[ci, ky, kx, o] for every
+        non-zero input and every tap landing inside the output; int32, modulo 2**32."""
+        nw, nh, nc = x.shape
+        wo, ho = out.shape[0], out.shape[1]
+        kh, kw = wt.shape[1], wt.shape[2]
+        for ix in range(nw):
+            for iy in range(nh):
+                for ci in range(nc):
+                    v = x[ix, iy, ci]
+                    if v == 0:
+                        continue
+                    c0 = (ci // cg) * og
+                    for ky in range(kh):
+                        oy = iy * sh + ky * dh - ph
+                        if oy < 0 or oy >= ho:
+                            continue
+                        for kx in range(kw):
+                            ox = ix * sw + kx * dw - pw
+                            if ox < 0 or ox >= wo:
+                                continue
+                            # slices (indices from 0, no negative-index fix-up): the loop vectorises
+                            dst = out[ox, oy, c0:c0 + og]
+                            src = wt[ci, ky, kx]
+                            for o in range(og):
+                                dst[o] += v * src[o]
+        return 0
+
+    return {"conv": conv_scatter, "convT": convT_scatter}
+
+
+def numba_available() -> bool:
+    """Whether the numba scatter kernels load (numba importable and not disabled by ``EVSNN_DISABLE_NUMBA``)."""
+    return _numba_kernels() is not None
+
+
+@functools.lru_cache(maxsize=1)
+def warm() -> bool:
+    """Compile (or load from numba's cache) both kernels for the argument types of :func:`event_forward`, in this
+    process: Lava forks one worker per process after building the network, so warming the parent spares every
+    worker its own load. Returns :func:`numba_available`."""
+    kernels = _numba_kernels()
+    if kernels is None:
+        return False
+    x = np.ones((1, 1, 1), dtype=np.int32)
+    for kernel in kernels.values():
+        kernel(x, np.ones((1, 1, 1, 1), dtype=np.int32), 1, 1, 1, 1, 0, 0, 1, 1, np.zeros((1, 1, 1), dtype=np.int32))
+    return True
+
+
+def use_event(kind: str, mode: str, x: np.ndarray, backend: str = "auto") -> bool:
+    """Whether a step in ``mode`` (:data:`MODES`) scatters the input ``x``: always for "event", never for "dense",
+    for "auto" when the non-zero fraction of ``x`` is at most the backend's crossover (:data:`AUTO_MAX_DENSITY`,
+    :data:`AUTO_MAX_DENSITY_NUMPY`)."""
+    if mode == "event":
+        return True
+    if mode == "dense":
+        return False
+    limits = AUTO_MAX_DENSITY if resolve_backend(backend, numba_available) == "numba" else AUTO_MAX_DENSITY_NUMPY
+    return np.count_nonzero(x) <= limits[kind] * x.size
+
+
+# ============================================================================================ the scatter
+def prepare_weight(kind: str, weight: np.ndarray, in_channels: int, groups: int = 1) -> tuple[np.ndarray, int, int]:
+    """A synapse's weight rearranged for the scatter: ``(wt, cg, og)`` with ``wt`` int32 [Cin, kH, kW, og] (the
+    weights one input channel sends to its group's ``og`` output channels, contiguous), ``cg`` input channels per
+    group. ``weight`` in PyTorch's order: conv (out, in/groups, kH, kW), convT (in, out/groups, kH, kW), pool (kH, kW)
+    (``groups`` is ignored: depthwise). Integers beyond int32 are reduced modulo 2**32, which the int32 message does
+    not see (module docstring)."""
+    w = np.rint(np.asarray(weight, dtype=np.float64)).astype(np.int64)
+    if kind == "pool":   # depthwise: every channel its own group of one
+        kh, kw = w.shape
+        wt = np.broadcast_to(w.reshape(1, kh, kw, 1), (in_channels, kh, kw, 1))
+        return np.ascontiguousarray(wt).astype(np.int32), 1, 1
+    cg = in_channels // groups
+    if kind == "conv":
+        og = w.shape[0] // groups
+        # wt[ci, ky, kx, o] = w[g*og + o, ci - g*cg, ky, kx]
+        wt = w.reshape(groups, og, cg, *w.shape[2:]).transpose(0, 2, 3, 4, 1).reshape(in_channels, *w.shape[2:], og)
+        return np.ascontiguousarray(wt).astype(np.int32), int(cg), int(og)
+    if kind == "convT":
+        wt = w.transpose(0, 2, 3, 1)                     # wt[ci, ky, kx, o] = w[ci, o, ky, kx]
+        return np.ascontiguousarray(wt).astype(np.int32), int(cg), int(w.shape[1])
+    raise ValueError(f"kind must be conv, convT or pool, not {kind!r}")
+
+
+def _numpy_scatter(kind: str, x: np.ndarray, wt: np.ndarray, cg: int, og: int, stride, padding, dilation,
+                   out_shape: tuple) -> np.ndarray:
+    """The scatter with numpy: the non-zero inputs' products, one ``np.add.at`` per kernel tap, in int64."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    wo, ho, cout = out_shape
+    out = np.zeros((wo, ho, cout // og, og), dtype=np.int64)
+    ix, iy, ci = np.nonzero(x)
+    if ix.size == 0:
+        return out.reshape(out_shape).astype(np.int32)
+    v = x[ix, iy, ci].astype(np.int64)
+    g = ci // cg
+    kh, kw = wt.shape[1], wt.shape[2]
+    wt64 = wt.astype(np.int64)
+    for ky in range(kh):
+        if kind == "convT":
+            oy = iy * sh + ky * dh - ph
+            ok_y = (oy >= 0) & (oy < ho)
+        else:
+            ty = iy + ph - ky * dh
+            oy = ty // sh
+            ok_y = (ty >= 0) & (ty % sh == 0) & (oy < ho)
+        for kx in range(kw):
+            if kind == "convT":
+                ox = ix * sw + kx * dw - pw
+                ok = ok_y & (ox >= 0) & (ox < wo)
+            else:
+                tx = ix + pw - kx * dw
+                ox = tx // sw
+                ok = ok_y & (tx >= 0) & (tx % sw == 0) & (ox < wo)
+            if not ok.any():
+                continue
+            sel = np.flatnonzero(ok)
+            np.add.at(out, (ox[sel], oy[sel], g[sel]), v[sel, None] * wt64[ci[sel], ky, kx])
+    return out.reshape(out_shape).astype(np.int32)
+
+
+def event_forward(kind: str, x_whc: np.ndarray, prepared: tuple[np.ndarray, int, int], stride, padding, dilation,
+                  out_shape: tuple, backend: str = "auto") -> np.ndarray:
+    """One synapse step from the non-zero inputs only: (W, H, C) integer messages in, (Wo, Ho, Cout) int32 dendritic
+    sums out, modulo 2**32 (equal to the dense step's int64 sums cast to int32; the caller wraps to ``acc_bits``).
+
+    ``prepared``: :func:`prepare_weight` of the synapse's weight; ``stride``, ``padding``, ``dilation``: (H, W)
+    pairs; ``out_shape``: the synapse's output (Wo, Ho, Cout); ``backend``: auto, numba or numpy.
+    """
+    wt, cg, og = prepared
+    x = np.asarray(x_whc)
+    if x.dtype != np.int32:
+        x = x.astype(np.int64).astype(np.int32)   # messages are int32 in Lava; reduce like the cast of the sums
+    out_shape = tuple(int(v) for v in out_shape)
+    if kind not in ("conv", "convT", "pool"):
+        raise ValueError(f"kind must be conv, convT or pool, not {kind!r}")
+    if resolve_backend(backend, numba_available) == "numpy":
+        return _numpy_scatter("convT" if kind == "convT" else "conv", x, wt, cg, og, stride, padding, dilation,
+                              out_shape)
+    out = np.zeros(out_shape, dtype=np.int32)
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    kernel = _numba_kernels()["convT" if kind == "convT" else "conv"]
+    kernel(np.ascontiguousarray(x), wt, cg, og, sh, sw, ph, pw, dh, dw, out)
+    return out
