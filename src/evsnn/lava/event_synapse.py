@@ -39,7 +39,7 @@ import numpy as np
 from evsnn._accel import import_numba, resolve_backend
 
 __all__ = ["MODES", "MODE_ENV", "AUTO_MAX_DENSITY", "AUTO_MAX_DENSITY_NUMPY", "default_mode", "resolve_mode",
-           "numba_available", "warm", "use_event", "prepare_weight", "event_forward"]
+           "numba_available", "warm", "use_event", "prepare_weight", "prepare", "tap_table", "event_forward"]
 
 MODES = ("auto", "event", "dense")
 MODE_ENV = "EVSNN_LAVA_SYNAPSE"
@@ -72,78 +72,118 @@ def resolve_mode(mode: str | None) -> str:
 
 
 # ============================================================================================ numba kernels
+def tap_table(kind: str, n_in: int, n_out: int, k: int, s: int, p: int, d: int):
+    """For every input coordinate ``i`` along one axis, the kernel taps that reach the output: ``count[i]`` pairs
+    ``(tap[i, j], out[i, j])``. conv: ``i + p - tap * d = out * s``; convT: ``out = i * s + tap * d - p``; always
+    ``0 <= out < n_out``. Tables instead of divisions in the scatter's inner loops."""
+    i = np.arange(n_in)[:, None]
+    kk = np.arange(k)[None, :]
+    if kind == "convT":
+        o = i * s + kk * d - p
+        ok = (o >= 0) & (o < n_out)
+    else:
+        t = i + p - kk * d
+        o = t // s
+        ok = (t >= 0) & (t % s == 0) & (o < n_out)
+    count = ok.sum(axis=1).astype(np.int64)
+    order = np.argsort(~ok, axis=1, kind="stable")        # the valid taps first, in tap order
+    taps = np.take_along_axis(np.broadcast_to(kk, ok.shape), order, axis=1).astype(np.int64)
+    outs = np.take_along_axis(np.broadcast_to(o, ok.shape), order, axis=1).astype(np.int64)
+    return count, np.ascontiguousarray(taps), np.ascontiguousarray(outs)
+
+
 @functools.lru_cache(maxsize=1)
 def _numba_kernels():
-    """The compiled scatter kernels (loaded from numba's on-disk cache when possible); None without numba."""
+    """The compiled scatter kernel (loaded from numba's on-disk cache when possible); None without numba."""
     numba = import_numba()   # None when not importable or disabled by EVSNN_DISABLE_NUMBA
     if numba is None:
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def conv_scatter(x, wt, cg, og, sh, sw, ph, pw, dh, dw, out):  # pragma: no cover - compiled
+    def scatter(x, wt, cg, og, ny, kyt, oyt, nx, kxt, oxt, acc_bits, out):  # pragma: no cover - compiled
         """out[ox, oy, g*og + o] += x[ix, iy, ci] * wt[ci, ky, kx, o] (g = ci // cg) for every non-zero input and
-        every tap with iy + ph - ky*dh = oy*sh, ix + pw - kx*dw = ox*sw inside the output; int32, modulo 2**32."""
+        every tap (ky, oy) of the row table of iy and (kx, ox) of the column table of ix; int32 (modulo 2**32);
+        then the signed wrap of every sum to ``acc_bits`` when 0 < acc_bits < 32.
+
+        Pixel by pixel: the non-zero channels of an input pixel are first summed into ``y`` [kH * kW, Cout] (with one
+        group, one long contiguous multiply-add per non-zero channel, which vectorises), then ``y`` is added to the
+        output once per kernel tap that lands inside it (short adds: one per tap and pixel, not per tap and
+        message)."""
         nw, nh, nc = x.shape
-        wo, ho = out.shape[0], out.shape[1]
         kh, kw = wt.shape[1], wt.shape[2]
+        cout = out.shape[2]
+        n_taps = kh * kw
+        wf = wt.reshape(nc, n_taps * og)
+        y = np.zeros(n_taps * cout, np.int32)
+        one_group = og == cout
+        if og == 1 and cg == 1:   # depthwise (pool): per tap, the pixel's channels times that tap's weights
+            wd = np.ascontiguousarray(wf.T)            # [n_taps, C]
+            for ix in range(nw):
+                for iy in range(nh):
+                    xv = x[ix, iy]
+                    active = False
+                    for ci in range(nc):
+                        if xv[ci] != 0:
+                            active = True
+                            break
+                    if not active:
+                        continue
+                    for a in range(ny[iy]):
+                        oy = oyt[iy, a]
+                        row = kyt[iy, a] * kw
+                        for b in range(nx[ix]):
+                            dst = out[oxt[ix, b], oy]
+                            wrow = wd[row + kxt[ix, b]]
+                            for o in range(nc):
+                                dst[o] += xv[o] * wrow[o]
+            nw = 0   # done: skip the general loop below
         for ix in range(nw):
             for iy in range(nh):
+                xv = x[ix, iy]
+                first = True
                 for ci in range(nc):
-                    v = x[ix, iy, ci]
+                    v = xv[ci]
                     if v == 0:
                         continue
-                    c0 = (ci // cg) * og
-                    for ky in range(kh):
-                        ty = iy + ph - ky * dh
-                        if ty < 0 or ty % sh != 0:
-                            continue
-                        oy = ty // sh
-                        if oy >= ho:
-                            continue
-                        for kx in range(kw):
-                            tx = ix + pw - kx * dw
-                            if tx < 0 or tx % sw != 0:
-                                continue
-                            ox = tx // sw
-                            if ox >= wo:
-                                continue
-                            # slices (indices from 0, no negative-index fix-up): the loop vectorises
-                            dst = out[ox, oy, c0:c0 + og]
-                            src = wt[ci, ky, kx]
+                    wr = wf[ci]
+                    if one_group:
+                        if first:
+                            for q in range(n_taps * og):
+                                y[q] = v * wr[q]
+                        else:
+                            for q in range(n_taps * og):
+                                y[q] += v * wr[q]
+                    else:
+                        if first:
+                            y[:] = 0
+                        c0 = (ci // cg) * og
+                        for t in range(n_taps):
+                            dst = y[t * cout + c0:t * cout + c0 + og]
+                            src = wr[t * og:(t + 1) * og]
                             for o in range(og):
                                 dst[o] += v * src[o]
+                    first = False
+                if first:
+                    continue
+                for a in range(ny[iy]):
+                    oy = oyt[iy, a]
+                    row = kyt[iy, a] * kw
+                    for b in range(nx[ix]):
+                        # slices (indices from 0, no negative-index fix-up): the loop vectorises
+                        dst = out[oxt[ix, b], oy]
+                        base = (row + kxt[ix, b]) * cout
+                        src = y[base:base + cout]
+                        for o in range(cout):
+                            dst[o] += src[o]
+        if 0 < acc_bits < 32:
+            half = np.int64(1) << (acc_bits - 1)
+            mask = (np.int64(1) << acc_bits) - 1
+            flat = out.reshape(out.size)
+            for i in range(flat.size):
+                flat[i] = ((np.int64(flat[i]) + half) & mask) - half
         return 0
 
-    @numba.njit(cache=True, nogil=True)
-    def convT_scatter(x, wt, cg, og, sh, sw, ph, pw, dh, dw, out):  # pragma: no cover - compiled
-        """out[ix*sw + kx*dw - pw, iy*sh + ky*dh - ph, g*og + o] += x[ix, iy, ci] * wt[ci, ky, kx, o] for every
-        non-zero input and every tap landing inside the output; int32, modulo 2**32."""
-        nw, nh, nc = x.shape
-        wo, ho = out.shape[0], out.shape[1]
-        kh, kw = wt.shape[1], wt.shape[2]
-        for ix in range(nw):
-            for iy in range(nh):
-                for ci in range(nc):
-                    v = x[ix, iy, ci]
-                    if v == 0:
-                        continue
-                    c0 = (ci // cg) * og
-                    for ky in range(kh):
-                        oy = iy * sh + ky * dh - ph
-                        if oy < 0 or oy >= ho:
-                            continue
-                        for kx in range(kw):
-                            ox = ix * sw + kx * dw - pw
-                            if ox < 0 or ox >= wo:
-                                continue
-                            # slices (indices from 0, no negative-index fix-up): the loop vectorises
-                            dst = out[ox, oy, c0:c0 + og]
-                            src = wt[ci, ky, kx]
-                            for o in range(og):
-                                dst[o] += v * src[o]
-        return 0
-
-    return {"conv": conv_scatter, "convT": convT_scatter}
+    return scatter
 
 
 def numba_available() -> bool:
@@ -153,15 +193,14 @@ def numba_available() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def warm() -> bool:
-    """Compile (or load from numba's cache) both kernels for the argument types of :func:`event_forward`, in this
+    """Compile (or load from numba's cache) the kernel for the argument types of :func:`event_forward`, in this
     process: Lava forks one worker per process after building the network, so warming the parent spares every
     worker its own load. Returns :func:`numba_available`."""
-    kernels = _numba_kernels()
-    if kernels is None:
+    if _numba_kernels() is None:
         return False
     x = np.ones((1, 1, 1), dtype=np.int32)
-    for kernel in kernels.values():
-        kernel(x, np.ones((1, 1, 1, 1), dtype=np.int32), 1, 1, 1, 1, 0, 0, 1, 1, np.zeros((1, 1, 1), dtype=np.int32))
+    event_forward("conv", x, prepare_weight("conv", np.ones((1, 1, 1, 1)), 1), (1, 1), (0, 0), (1, 1), (1, 1, 1),
+                  acc_bits=24, backend="numba")
     return True
 
 
@@ -201,62 +240,74 @@ def prepare_weight(kind: str, weight: np.ndarray, in_channels: int, groups: int 
     raise ValueError(f"kind must be conv, convT or pool, not {kind!r}")
 
 
-def _numpy_scatter(kind: str, x: np.ndarray, wt: np.ndarray, cg: int, og: int, stride, padding, dilation,
-                   out_shape: tuple) -> np.ndarray:
-    """The scatter with numpy: the non-zero inputs' products, one ``np.add.at`` per kernel tap, in int64."""
+def prepare(kind: str, weight: np.ndarray, in_whc: tuple, out_whc: tuple, stride, padding, dilation,
+            groups: int = 1) -> tuple:
+    """Everything a synapse's steps share: :func:`prepare_weight` plus the row and column tap tables
+    (:func:`tap_table`) for inputs of shape ``in_whc`` (W, H, C) and outputs ``out_whc``."""
+    wt, cg, og = prepare_weight(kind, weight, int(in_whc[2]), groups)
+    tkind = "convT" if kind == "convT" else "conv"
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    tables = (tap_table(tkind, int(in_whc[1]), int(out_whc[1]), wt.shape[1], sh, ph, dh),
+              tap_table(tkind, int(in_whc[0]), int(out_whc[0]), wt.shape[2], sw, pw, dw))
+    return wt, cg, og, tables
+
+
+def _wrap(a: np.ndarray, acc_bits: int | None) -> np.ndarray:
+    """int32 sums (modulo 2**32) -> signed-wrapped to ``acc_bits`` when 0 < acc_bits < 32 (a wider wrap is the
+    int32 cast's)."""
+    if acc_bits and acc_bits < 32:
+        base = 1 << acc_bits
+        a = ((a.astype(np.int64) + base // 2) % base - base // 2).astype(np.int32)
+    return a
+
+
+def _numpy_scatter(x: np.ndarray, wt: np.ndarray, cg: int, og: int, tables, out_shape: tuple) -> np.ndarray:
+    """The scatter with numpy: the non-zero inputs' products, one ``np.add.at`` per kernel tap, in int64."""
+    (ny, kyt, oyt), (nx, kxt, oxt) = tables
     wo, ho, cout = out_shape
     out = np.zeros((wo, ho, cout // og, og), dtype=np.int64)
     ix, iy, ci = np.nonzero(x)
-    if ix.size == 0:
-        return out.reshape(out_shape).astype(np.int32)
     v = x[ix, iy, ci].astype(np.int64)
     g = ci // cg
-    kh, kw = wt.shape[1], wt.shape[2]
     wt64 = wt.astype(np.int64)
-    for ky in range(kh):
-        if kind == "convT":
-            oy = iy * sh + ky * dh - ph
-            ok_y = (oy >= 0) & (oy < ho)
-        else:
-            ty = iy + ph - ky * dh
-            oy = ty // sh
-            ok_y = (ty >= 0) & (ty % sh == 0) & (oy < ho)
-        for kx in range(kw):
-            if kind == "convT":
-                ox = ix * sw + kx * dw - pw
-                ok = ok_y & (ox >= 0) & (ox < wo)
-            else:
-                tx = ix + pw - kx * dw
-                ox = tx // sw
-                ok = ok_y & (tx >= 0) & (tx % sw == 0) & (ox < wo)
-            if not ok.any():
+    for a in range(kyt.shape[1]):
+        ok_y = ny[iy] > a
+        for b in range(kxt.shape[1]):
+            sel = np.flatnonzero(ok_y & (nx[ix] > b))
+            if sel.size == 0:
                 continue
-            sel = np.flatnonzero(ok)
-            np.add.at(out, (ox[sel], oy[sel], g[sel]), v[sel, None] * wt64[ci[sel], ky, kx])
+            ky, oy = kyt[iy[sel], a], oyt[iy[sel], a]
+            kx, ox = kxt[ix[sel], b], oxt[ix[sel], b]
+            np.add.at(out, (ox, oy, g[sel]), v[sel, None] * wt64[ci[sel], ky, kx])
     return out.reshape(out_shape).astype(np.int32)
 
 
-def event_forward(kind: str, x_whc: np.ndarray, prepared: tuple[np.ndarray, int, int], stride, padding, dilation,
-                  out_shape: tuple, backend: str = "auto") -> np.ndarray:
+def event_forward(kind: str, x_whc: np.ndarray, prepared: tuple, stride, padding, dilation, out_shape: tuple, *,
+                  acc_bits: int | None = None, backend: str = "auto") -> np.ndarray:
     """One synapse step from the non-zero inputs only: (W, H, C) integer messages in, (Wo, Ho, Cout) int32 dendritic
-    sums out, modulo 2**32 (equal to the dense step's int64 sums cast to int32; the caller wraps to ``acc_bits``).
+    sums out, signed-wrapped to ``acc_bits`` (None, 0 or >= 32: only modulo 2**32, like the dense step's int64 sums
+    cast to int32).
 
-    ``prepared``: :func:`prepare_weight` of the synapse's weight; ``stride``, ``padding``, ``dilation``: (H, W)
-    pairs; ``out_shape``: the synapse's output (Wo, Ho, Cout); ``backend``: auto, numba or numpy.
+    ``prepared``: :func:`prepare_weight` of the synapse's weight, or :func:`prepare` (weight and tap tables, for a
+    synapse that runs many steps); ``stride``, ``padding``, ``dilation``: (H, W) pairs; ``out_shape``: the synapse's
+    output (Wo, Ho, Cout); ``backend``: auto, numba or numpy.
     """
-    wt, cg, og = prepared
+    wt, cg, og = prepared[:3]
     x = np.asarray(x_whc)
     if x.dtype != np.int32:
         x = x.astype(np.int64).astype(np.int32)   # messages are int32 in Lava; reduce like the cast of the sums
-    out_shape = tuple(int(v) for v in out_shape)
     if kind not in ("conv", "convT", "pool"):
         raise ValueError(f"kind must be conv, convT or pool, not {kind!r}")
-    if resolve_backend(backend, numba_available) == "numpy":
-        return _numpy_scatter("convT" if kind == "convT" else "conv", x, wt, cg, og, stride, padding, dilation,
-                              out_shape)
-    out = np.zeros(out_shape, dtype=np.int32)
+    wo, ho, cout = (int(v) for v in out_shape)
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    kernel = _numba_kernels()["convT" if kind == "convT" else "conv"]
-    kernel(np.ascontiguousarray(x), wt, cg, og, sh, sw, ph, pw, dh, dw, out)
+    tkind = "convT" if kind == "convT" else "conv"
+    tables = prepared[3] if len(prepared) > 3 else None
+    if tables is None or tables[0][0].size != x.shape[1] or tables[1][0].size != x.shape[0]:
+        tables = (tap_table(tkind, x.shape[1], ho, wt.shape[1], sh, ph, dh),
+                  tap_table(tkind, x.shape[0], wo, wt.shape[2], sw, pw, dw))
+    if resolve_backend(backend, numba_available) == "numpy":
+        return _wrap(_numpy_scatter(x, wt, cg, og, tables, (wo, ho, cout)), acc_bits)
+    out = np.zeros((wo, ho, cout), dtype=np.int32)
+    _numba_kernels()(np.ascontiguousarray(x), wt, cg, og, *tables[0], *tables[1],
+                     int(acc_bits) if acc_bits and acc_bits < 32 else 0, out)
     return out

@@ -547,15 +547,15 @@ def synapse2d_step(kind: str, s_in: np.ndarray, weight: np.ndarray, kernel, stri
     if event_synapse.use_event(kind, mode, s_in, backend):
         prepared = getattr(model, "_prepared", None)
         if prepared is None:
-            prepared = event_synapse.prepare_weight(kind, weight, s_in.shape[-1], groups)
+            out_shape = _synapse_out_whc(kind, s_in.shape, weight, kernel, stride, padding, dilation, groups)
+            prepared = (event_synapse.prepare(kind, weight, s_in.shape, out_shape, stride, padding, dilation, groups),
+                        out_shape)
             if model is not None:
                 model._prepared = prepared
-        out_shape = _synapse_out_whc(kind, s_in.shape, weight, kernel, stride, padding, dilation, groups)
-        a = event_synapse.event_forward(kind, s_in, prepared, stride, padding, dilation, out_shape, backend=backend)
+        a = event_synapse.event_forward(kind, s_in, prepared[0], stride, padding, dilation, prepared[1],
+                                        acc_bits=acc_bits, backend=backend)
         if model is not None:
             model.steps_event += 1
-        if acc_bits and acc_bits < 32:   # a wider wrap is the int32 cast's, already applied modulo 2**32
-            a = _signed_wrap(a.astype(np.int64), acc_bits).astype(np.int32)
         return a
     a = synapse2d_forward(kind, s_in, weight, kernel, stride, padding, dilation, groups)
     if model is not None:
