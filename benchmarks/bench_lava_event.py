@@ -48,9 +48,9 @@ POSE_FRAMES = {"T": 4, "downsample": 8, "dhp19": {"events_per_frame": 400, "came
 FULL_FRAMES = {"T": 4, "downsample": 1, "dhp19": {"events_per_frame": 7500, "cameras": [2, 3]}}
 
 
-def synthetic_frames(tmp: Path, frames_cfg: dict, n: int) -> np.ndarray:
+def synthetic_frames(tmp: Path, frames_cfg: dict, n: int, event_rate: float = 10_000.0) -> np.ndarray:
     """``n`` test samples [N, T, 1, H, W] (uint8 event counts) built the workflow's way from a synthetic DHP19
-    recording (subject 13, session 1, movement 1)."""
+    recording (subject 13, session 1, movement 1; ``event_rate`` body events per second and camera)."""
     import h5py
 
     from evsnn.tasks.pose.data import build_pose_frames, prepare_dhp19
@@ -58,7 +58,7 @@ def synthetic_frames(tmp: Path, frames_cfg: dict, n: int) -> np.ndarray:
 
     root = tmp / f"dhp19_{frames_cfg['downsample']}"
     write_dhp19_tree(root, subjects=(1, 13), sessions=(1,), movements=(1,), duration_s=1.0, pathologies={},
-                     hot_pixel=False)
+                     hot_pixel=False, event_rate=event_rate)
     manifest = prepare_dhp19("bench", {"source": "local", "path": str(root)}, str(root / "data"),
                              str(root / "manifest.json"))
     build_pose_frames(manifest, frames_cfg, str(root / "train.h5"), str(root / "test.h5"))
@@ -111,7 +111,7 @@ def full_case(tmp: Path, n: int) -> tuple[str, Path, np.ndarray, str]:
     from test_lava_netx import _zero_thresholds, write_dhp19_like
 
     net = write_dhp19_like(tmp / "dhp19_full.net", H=260, W=344, edit=_zero_thresholds)
-    frames = synthetic_frames(tmp, FULL_FRAMES, n)                 # [N, T, 1, 260, 344] counts
+    frames = synthetic_frames(tmp, FULL_FRAMES, n, event_rate=50_000.0)   # [N, T, 1, 260, 344] counts
     x = frames.astype(np.float64).transpose(0, 2, 3, 4, 1)         # [N, 1, H, W, T]; a count of 1 = 1.0
     return ("DHP19 SDNN full size (FORMATS 2.11, 260x344)", net, x,
             "random weights, vThMant = 0 in 13 layers; frames built from a synthetic DHP19 recording")
@@ -207,6 +207,56 @@ def run_case(name: str, net: Path, x: np.ndarray, note: str, repeats: int) -> li
     return rows
 
 
+#: the synapses of the full-size DHP19 SDNN (FORMATS.md 2.11), one of each shape: kind, Cin, Cout, H, W, kernel,
+#: stride, padding, dilation
+CROSSOVER_LAYERS = [("conv", 16, 16, 260, 344, 3, 1, 1, 1), ("pool", 16, 16, 260, 344, 2, 2, 0, 1),
+                    ("conv", 32, 32, 130, 172, 3, 1, 1, 1), ("conv", 64, 64, 65, 86, 3, 1, 2, 2),
+                    ("convT", 64, 32, 65, 86, 2, 2, 0, 1), ("conv", 32, 32, 130, 172, 3, 1, 2, 2)]
+
+
+def crossover(backend: str = "numba", densities=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0),
+              repeats: int = 3) -> list[dict]:
+    """Dense step vs scatter (``backend``) on one synapse of each shape of the full-size DHP19 SDNN, random
+    non-zero positions at each density: seconds and the density where the scatter stops being faster (the basis
+    of :data:`evsnn.lava.event_synapse.AUTO_MAX_DENSITY`)."""
+    from evsnn.lava.event_synapse import event_forward, prepare
+    from evsnn.lava.netx import _synapse_out_whc, synapse2d_forward
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for kind, cin, cout, h, w, k, s, p, d in CROSSOVER_LAYERS:
+        if kind == "conv":
+            wt = rng.integers(-128, 128, size=(cout, cin, k, k)).astype(np.float64)
+        elif kind == "convT":
+            wt = rng.integers(-128, 128, size=(cin, cout, k, k)).astype(np.float64)
+        else:
+            wt = np.full((k, k), 16.0)
+        geom = ((k, k), (s, s), (p, p), (d, d), 1)
+        out_whc = _synapse_out_whc(kind, (w, h, cin), wt, *geom)
+        prepared = prepare(kind, wt, (w, h, cin), out_whc, *geom[1:4], 1)
+        cross = None
+        for dens in densities:
+            x = (rng.integers(-2 ** 15, 2 ** 15, size=(w, h, cin)) * (rng.random((w, h, cin)) < dens)).astype(np.int32)
+            td = te = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                synapse2d_forward(kind, x, wt, *geom)
+                t1 = time.perf_counter()
+                event_forward(kind, x, prepared, *geom[1:4], out_whc, acc_bits=24, backend=backend)
+                t2 = time.perf_counter()
+                td, te = min(td, t1 - t0), min(te, t2 - t1)
+            if cross is None and te >= td:
+                cross = dens
+            rows.append({"layer": f"{kind} {cin}->{cout} {h}x{w} k{k} s{s} d{d}", "density": dens,
+                         "dense_ms": round(td * 1e3, 2), "event_ms": round(te * 1e3, 2),
+                         "event_speedup": round(td / te, 2)})
+        print(f"{kind} {cin}->{cout} {h}x{w} k{k} s{s} d{d} ({backend}): "
+              + " ".join(f"{r['density']}:{r['event_speedup']}x" for r in rows if r["layer"].startswith(
+                  f"{kind} {cin}->{cout} {h}x{w} k{k} s{s} d{d}"))
+              + f"; break-even {'above ' + str(densities[-1]) if cross is None else 'at ' + str(cross)}", flush=True)
+    return rows
+
+
 def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     head = "| " + " | ".join(title for _, title in columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"
@@ -243,6 +293,13 @@ if __name__ == "__main__":
     parser.add_argument("--skip-full", action="store_true", help="only the pose SDNN demo")
     parser.add_argument("--model", default=None, help="trained pose_sdnn model.pt (default: results/models/...)")
     parser.add_argument("--frames", default=None, help="pose_t4 test cache (default: results/frames/pose_t4/test.h5)")
+    parser.add_argument("--crossover", choices=("numba", "numpy"), default=None,
+                        help="instead: dense vs scatter on one synapse of each full-size shape at densities 0.05..1")
     args = parser.parse_args()
+    if args.crossover:
+        dens = (0.01, 0.02, 0.05, 0.1, 0.2) if args.crossover == "numpy" else (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
+                                                                                0.8, 1.0)
+        crossover(args.crossover, dens)
+        sys.exit(0)
     sys.exit(exit_status(main(samples=args.samples, full_samples=args.full_samples, repeats=args.repeats,
                               skip_full=args.skip_full, model=args.model, frames=args.frames)))

@@ -20,9 +20,13 @@ accumulates modulo 2**32 (int32 in the numba kernel, int64 in the numpy fallback
 the very int32 message of the dense step: same sum, different order. The wrap itself is applied by the caller on
 the final sum only, as the dense step does (:class:`evsnn.lava.netx.PySynapse2DModelFixed`).
 
-Backends (:mod:`evsnn._accel`): a numba kernel (one pass over the input, skipping zeros, each non-zero scattered as
-contiguous output-channel vectors in Lava's (W, H, C) layout) and a pure-numpy fallback (``np.nonzero`` and one
-``np.add.at`` per kernel tap) with identical results; ``EVSNN_DISABLE_NUMBA`` forces the fallback.
+Backends (:mod:`evsnn._accel`): a numba kernel and a pure-numpy fallback (``np.nonzero`` and one ``np.add.at`` per
+kernel tap) with identical results; ``EVSNN_DISABLE_NUMBA`` forces the fallback. The kernel walks the input pixels
+of Lava's (W, H, C) layout, skips those without a message, sums the weighted kernels of the pixel's non-zero
+channels into one kernel-sized buffer (one long multiply-add per message, which vectorises) and adds that buffer to
+the output once per kernel tap (once per column of taps where the taps land on consecutive rows): per-tap work
+scales with the active pixels, per-weight work with the messages. Divisions are replaced by per-axis tap tables
+(:func:`tap_table`); pooling (depthwise) adds the pixel's channels times each tap's weight.
 
 Which step to use (``mode``): ``"event"`` always scatters, ``"dense"`` always runs the dense step, ``"auto"`` (the
 default) scatters when the fraction of non-zero inputs is at most :data:`AUTO_MAX_DENSITY` and runs the dense step
@@ -43,12 +47,14 @@ __all__ = ["MODES", "MODE_ENV", "AUTO_MAX_DENSITY", "AUTO_MAX_DENSITY_NUMPY", "d
 
 MODES = ("auto", "event", "dense")
 MODE_ENV = "EVSNN_LAVA_SYNAPSE"
-#: ``mode="auto"`` scatters when at most this fraction of a step's inputs is non-zero. Measured on the layers of the
-#: full-size DHP19 SDNN (FORMATS.md 2.11: 260 x 344, 16 to 64 channels, random non-zero positions; numba kernel vs
-#: the float64-BLAS dense step, one thread, a loaded 2-core machine): the scatter takes about the dense step's time
-#: at 0.35 to 0.5 non-zero for the 3x3 convolutions (64 -> 64 channels at 65 x 86 earliest), at about 0.45 for the
-#: 2x2 pooling, and is faster at every density for the 2x2 stride-2 transposed convolution (4.5x at 1.0).
-AUTO_MAX_DENSITY = {"conv": 0.4, "pool": 0.4, "convT": 1.0}
+#: ``mode="auto"`` scatters when at most this fraction of a step's inputs is non-zero. Measured with
+#: ``python benchmarks/bench_lava_event.py --crossover numba`` on one synapse of each shape of the full-size DHP19
+#: SDNN (FORMATS.md 2.11: 260 x 344, 16 to 64 channels, random non-zero positions; the numba kernel vs the
+#: float64-BLAS dense step, one thread, a loaded 2-core machine): the scatter is 3-7x faster at 0.05-0.3 non-zero,
+#: still 1.8-2.7x faster at 1.0 for the 16- and 32-channel 3x3 convolutions, and breaks even at about 0.8 for the
+#: 64 -> 64 one (65 x 86); pooling (10-17x) and the 2x2 stride-2 transposed convolution (14-50x) are faster at every
+#: density (their dense steps are the slow ones).
+AUTO_MAX_DENSITY = {"conv": 0.7, "pool": 1.0, "convT": 1.0}
 #: the same for the numpy fallback (``np.add.at`` per kernel tap): break-even near 0.03 non-zero for the
 #: convolutions, 0.07 for pooling, 0.1 for the transposed convolution.
 AUTO_MAX_DENSITY_NUMPY = {"conv": 0.02, "pool": 0.05, "convT": 0.1}
@@ -100,7 +106,7 @@ def _numba_kernels():
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def scatter(x, wt, cg, og, ny, kyt, oyt, nx, kxt, oxt, acc_bits, out):  # pragma: no cover - compiled
+    def scatter(x, wt, wc, ky_order, cg, og, ny, kyt, oyt, nx, kxt, oxt, acc_bits, out):  # pragma: no cover
         """out[ox, oy, g*og + o] += x[ix, iy, ci] * wt[ci, ky, kx, o] (g = ci // cg) for every non-zero input and
         every tap (ky, oy) of the row table of iy and (kx, ox) of the column table of ix; int32 (modulo 2**32);
         then the signed wrap of every sum to ``acc_bits`` when 0 < acc_bits < 32.
@@ -108,14 +114,19 @@ def _numba_kernels():
         Pixel by pixel: the non-zero channels of an input pixel are first summed into ``y`` [kH * kW, Cout] (with one
         group, one long contiguous multiply-add per non-zero channel, which vectorises), then ``y`` is added to the
         output once per kernel tap that lands inside it (short adds: one per tap and pixel, not per tap and
-        message)."""
+        message). When the row taps of a column tap land on consecutive output rows (``ky_order`` 1: a conv with
+        stride and dilation 1 along H, the rows ascend as ky descends; 2: a convT with dilation 1, ascending with
+        ky), ``y`` is laid out [kW, kH, Cout] from ``wc`` (the weights in that order, ``ky`` reversed for 1) and the
+        taps of one column are one contiguous add."""
         nw, nh, nc = x.shape
         kh, kw = wt.shape[1], wt.shape[2]
         cout = out.shape[2]
         n_taps = kh * kw
-        wf = wt.reshape(nc, n_taps * og)
-        y = np.zeros(n_taps * cout, np.int32)
         one_group = og == cout
+        by_column = one_group and ky_order != 0
+        wf = wc.reshape(nc, n_taps * og) if by_column else wt.reshape(nc, n_taps * og)
+        y = np.zeros(n_taps * cout, np.int32)
+        nz = np.empty(nc, np.int64)
         if og == 1 and cg == 1:   # depthwise (pool): per tap, the pixel's channels times that tap's weights
             wd = np.ascontiguousarray(wf.T)            # [n_taps, C]
             for ix in range(nw):
@@ -141,19 +152,43 @@ def _numba_kernels():
             for iy in range(nh):
                 xv = x[ix, iy]
                 first = True
-                for ci in range(nc):
-                    v = xv[ci]
-                    if v == 0:
+                if one_group:   # the non-zero channels four at a time: one pass over y per four
+                    n_nz = 0
+                    for ci in range(nc):
+                        if xv[ci] != 0:
+                            nz[n_nz] = ci
+                            n_nz += 1
+                    if n_nz == 0:
                         continue
-                    wr = wf[ci]
-                    if one_group:
-                        if first:
-                            for q in range(n_taps * og):
-                                y[q] = v * wr[q]
-                        else:
-                            for q in range(n_taps * og):
-                                y[q] += v * wr[q]
+                    first = False
+                    j = n_nz % 4
+                    if j == 0:
+                        y[:] = 0
+                    elif j == 1:
+                        v0, w0 = xv[nz[0]], wf[nz[0]]
+                        for q in range(n_taps * og):
+                            y[q] = v0 * w0[q]
+                    elif j == 2:
+                        v0, w0, v1, w1 = xv[nz[0]], wf[nz[0]], xv[nz[1]], wf[nz[1]]
+                        for q in range(n_taps * og):
+                            y[q] = v0 * w0[q] + v1 * w1[q]
                     else:
+                        v0, w0, v1, w1 = xv[nz[0]], wf[nz[0]], xv[nz[1]], wf[nz[1]]
+                        v2, w2 = xv[nz[2]], wf[nz[2]]
+                        for q in range(n_taps * og):
+                            y[q] = v0 * w0[q] + v1 * w1[q] + v2 * w2[q]
+                    while j < n_nz:
+                        v0, w0, v1, w1 = xv[nz[j]], wf[nz[j]], xv[nz[j + 1]], wf[nz[j + 1]]
+                        v2, w2, v3, w3 = xv[nz[j + 2]], wf[nz[j + 2]], xv[nz[j + 3]], wf[nz[j + 3]]
+                        for q in range(n_taps * og):
+                            y[q] += v0 * w0[q] + v1 * w1[q] + v2 * w2[q] + v3 * w3[q]
+                        j += 4
+                else:
+                    for ci in range(nc):
+                        v = xv[ci]
+                        if v == 0:
+                            continue
+                        wr = wf[ci]
                         if first:
                             y[:] = 0
                         c0 = (ci // cg) * og
@@ -162,8 +197,23 @@ def _numba_kernels():
                             src = wr[t * og:(t + 1) * og]
                             for o in range(og):
                                 dst[o] += v * src[o]
-                    first = False
+                        first = False
                 if first:
+                    continue
+                if by_column:
+                    n = ny[iy]
+                    if n == 0:
+                        continue
+                    if ky_order == 1:
+                        oy0, k0 = oyt[iy, n - 1], kh - 1 - kyt[iy, n - 1]
+                    else:
+                        oy0, k0 = oyt[iy, 0], kyt[iy, 0]
+                    for b in range(nx[ix]):
+                        dst = out[oxt[ix, b]].reshape(out.shape[1] * cout)[oy0 * cout:(oy0 + n) * cout]
+                        base = (kxt[ix, b] * kh + k0) * cout
+                        src = y[base:base + n * cout]
+                        for o in range(n * cout):
+                            dst[o] += src[o]
                     continue
                 for a in range(ny[iy]):
                     oy = oyt[iy, a]
@@ -213,7 +263,7 @@ def use_event(kind: str, mode: str, x: np.ndarray, backend: str = "auto") -> boo
     if mode == "dense":
         return False
     limits = AUTO_MAX_DENSITY if resolve_backend(backend, numba_available) == "numba" else AUTO_MAX_DENSITY_NUMPY
-    return np.count_nonzero(x) <= limits[kind] * x.size
+    return limits[kind] >= 1.0 or np.count_nonzero(x) <= limits[kind] * x.size
 
 
 # ============================================================================================ the scatter
@@ -249,7 +299,7 @@ def prepare(kind: str, weight: np.ndarray, in_whc: tuple, out_whc: tuple, stride
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     tables = (tap_table(tkind, int(in_whc[1]), int(out_whc[1]), wt.shape[1], sh, ph, dh),
               tap_table(tkind, int(in_whc[0]), int(out_whc[0]), wt.shape[2], sw, pw, dw))
-    return wt, cg, og, tables
+    return (wt, cg, og, tables, *_column_layout(kind, wt, sh, dh))
 
 
 def _wrap(a: np.ndarray, acc_bits: int | None) -> np.ndarray:
@@ -308,6 +358,20 @@ def event_forward(kind: str, x_whc: np.ndarray, prepared: tuple, stride, padding
     if resolve_backend(backend, numba_available) == "numpy":
         return _wrap(_numpy_scatter(x, wt, cg, og, tables, (wo, ho, cout)), acc_bits)
     out = np.zeros((wo, ho, cout), dtype=np.int32)
-    _numba_kernels()(np.ascontiguousarray(x), wt, cg, og, *tables[0], *tables[1],
+    if len(prepared) > 4:
+        ky_order, wc = prepared[4], prepared[5]
+    else:
+        ky_order, wc = _column_layout(kind, wt, sh, dh)
+    _numba_kernels()(np.ascontiguousarray(x), wt, wc, ky_order, cg, og, *tables[0], *tables[1],
                      int(acc_bits) if acc_bits and acc_bits < 32 else 0, out)
     return out
+
+
+def _column_layout(kind: str, wt: np.ndarray, sh: int, dh: int) -> tuple[int, np.ndarray]:
+    """(ky_order, weights [Cin, kW, kH, og]) for the scatter kernel's contiguous column adds: 1 for a conv with
+    stride and dilation 1 along H (ky reversed), 2 for a convT with dilation 1; 0 (and ``wt``) otherwise."""
+    if kind == "conv" and sh == 1 and dh == 1:
+        return 1, np.ascontiguousarray(wt[:, ::-1].transpose(0, 2, 1, 3))
+    if kind == "convT" and dh == 1:
+        return 2, np.ascontiguousarray(wt.transpose(0, 2, 1, 3))
+    return 0, wt
