@@ -99,14 +99,18 @@ def test_sums_beyond_int32_wrap_like_the_dense_cast(backend):
 
 
 def test_auto_picks_by_the_non_zero_fraction():
+    """auto compares the step's non-zero fraction with the backend's crossover (the numpy fallback's is low)."""
     x = np.zeros((10, 10, 1), dtype=np.int32)
     x.flat[:30] = 1   # 0.3 non-zero
-    limit = event_synapse.AUTO_MAX_DENSITY if event_synapse.numba_available() else \
-        event_synapse.AUTO_MAX_DENSITY_NUMPY
-    assert event_synapse.use_event("conv", "auto", x) == (0.3 <= limit["conv"])
+    for kind in ("conv", "convT", "pool"):
+        limit = event_synapse.AUTO_MAX_DENSITY_NUMPY[kind]
+        assert limit < 0.3
+        assert not event_synapse.use_event(kind, "auto", x, backend="numpy")
+        assert event_synapse.use_event(kind, "auto", x, backend="numba") == (0.3 <= event_synapse.AUTO_MAX_DENSITY[kind])
+        sparse = np.zeros_like(x)
+        sparse.flat[:int(limit * x.size)] = 1
+        assert event_synapse.use_event(kind, "auto", sparse, backend="numpy")
     assert event_synapse.use_event("conv", "event", np.ones_like(x)) and not event_synapse.use_event("conv", "dense", x)
-    x[...] = 1
-    assert event_synapse.use_event("conv", "auto", x) == (limit["conv"] >= 1.0)
 
 
 def test_mode_comes_from_the_argument_or_the_environment(monkeypatch):

@@ -29,8 +29,9 @@ scales with the active pixels, per-weight work with the messages. Divisions are 
 (:func:`tap_table`); pooling (depthwise) adds the pixel's channels times each tap's weight.
 
 Which step to use (``mode``): ``"event"`` always scatters, ``"dense"`` always runs the dense step, ``"auto"`` (the
-default) scatters when the fraction of non-zero inputs is at most :data:`AUTO_MAX_DENSITY` and runs the dense step
-above it. The environment variable ``EVSNN_LAVA_SYNAPSE`` (auto, event, dense) sets the default for runs that do not
+default) scatters when the fraction of non-zero inputs is at most the measured crossover of the backend
+(:data:`AUTO_MAX_DENSITY`: none below 1.0 for the numba kernel; :data:`AUTO_MAX_DENSITY_NUMPY` for the fallback) and
+runs the dense step above it. The environment variable ``EVSNN_LAVA_SYNAPSE`` (auto, event, dense) sets the default for runs that do not
 choose (``netx run``, the workflow's lava_run), so a benchmark or test can force the dense step.
 """
 from __future__ import annotations
@@ -50,11 +51,10 @@ MODE_ENV = "EVSNN_LAVA_SYNAPSE"
 #: ``mode="auto"`` scatters when at most this fraction of a step's inputs is non-zero. Measured with
 #: ``python benchmarks/bench_lava_event.py --crossover numba`` on one synapse of each shape of the full-size DHP19
 #: SDNN (FORMATS.md 2.11: 260 x 344, 16 to 64 channels, random non-zero positions; the numba kernel vs the
-#: float64-BLAS dense step, one thread, a loaded 2-core machine): the scatter is 3-7x faster at 0.05-0.3 non-zero,
-#: still 1.8-2.7x faster at 1.0 for the 16- and 32-channel 3x3 convolutions, and breaks even at about 0.8 for the
-#: 64 -> 64 one (65 x 86); pooling (10-17x) and the 2x2 stride-2 transposed convolution (14-50x) are faster at every
-#: density (their dense steps are the slow ones).
-AUTO_MAX_DENSITY = {"conv": 0.7, "pool": 1.0, "convT": 1.0}
+#: float64-BLAS dense step, one thread, a loaded 2-core machine): the scatter is 5-20x faster at 0.05-0.2 non-zero,
+#: 3-5x at 0.3-0.4, and still 1.5-3.7x faster at 1.0 (the 64 -> 64 3x3 convolution at 65 x 86 least); pooling and
+#: the 2x2 stride-2 transposed convolution are 3-60x faster. No crossover below 1.0: with numba, auto always scatters.
+AUTO_MAX_DENSITY = {"conv": 1.0, "pool": 1.0, "convT": 1.0}
 #: the same for the numpy fallback (``np.add.at`` per kernel tap): break-even near 0.03 non-zero for the
 #: convolutions, 0.07 for pooling, 0.1 for the transposed convolution.
 AUTO_MAX_DENSITY_NUMPY = {"conv": 0.02, "pool": 0.05, "convT": 0.1}
@@ -105,6 +105,8 @@ def _numba_kernels():
     if numba is None:
         return None
 
+    U = numba.uint64   # unsigned indices: no negative-index fix-up in the inner loops, which then vectorise
+
     @numba.njit(cache=True, nogil=True)
     def scatter(x, wt, wc, ky_order, cg, og, ny, kyt, oyt, nx, kxt, oxt, acc_bits, out):  # pragma: no cover
         """out[ox, oy, g*og + o] += x[ix, iy, ci] * wt[ci, ky, kx, o] (g = ci // cg) for every non-zero input and
@@ -112,94 +114,84 @@ def _numba_kernels():
         then the signed wrap of every sum to ``acc_bits`` when 0 < acc_bits < 32.
 
         Pixel by pixel: the non-zero channels of an input pixel are first summed into ``y`` [kH * kW, Cout] (with one
-        group, one long contiguous multiply-add per non-zero channel, which vectorises), then ``y`` is added to the
-        output once per kernel tap that lands inside it (short adds: one per tap and pixel, not per tap and
-        message). When the row taps of a column tap land on consecutive output rows (``ky_order`` 1: a conv with
-        stride and dilation 1 along H, the rows ascend as ky descends; 2: a convT with dilation 1, ascending with
-        ky), ``y`` is laid out [kW, kH, Cout] from ``wc`` (the weights in that order, ``ky`` reversed for 1) and the
-        taps of one column are one contiguous add."""
+        group: one long contiguous multiply-add per four messages, which vectorises), then ``y`` is added to the
+        output once per kernel tap that lands inside it (one add per tap and pixel, not per tap and message). When
+        the row taps of a column tap land on consecutive output rows (``ky_order`` 1: a conv with stride and
+        dilation 1 along H, the rows ascend as ky descends; 2: a convT with dilation 1, ascending with ky), ``y`` is
+        laid out [kW, kH, Cout] from ``wc`` (the weights in that order) and the taps of one column are one add.
+        Depthwise (pooling): the pixel's channels times each tap's weights, added per tap."""
         nw, nh, nc = x.shape
         kh, kw = wt.shape[1], wt.shape[2]
-        cout = out.shape[2]
+        ho, cout = out.shape[1], out.shape[2]
         n_taps = kh * kw
         one_group = og == cout
         by_column = one_group and ky_order != 0
-        wf = wc.reshape(nc, n_taps * og) if by_column else wt.reshape(nc, n_taps * og)
-        y = np.zeros(n_taps * cout, np.int32)
-        nz = np.empty(nc, np.int64)
-        if og == 1 and cg == 1:   # depthwise (pool): per tap, the pixel's channels times that tap's weights
-            wd = np.ascontiguousarray(wf.T)            # [n_taps, C]
-            for ix in range(nw):
-                for iy in range(nh):
-                    xv = x[ix, iy]
-                    active = False
-                    for ci in range(nc):
-                        if xv[ci] != 0:
-                            active = True
-                            break
-                    if not active:
-                        continue
-                    for a in range(ny[iy]):
-                        oy = oyt[iy, a]
-                        row = kyt[iy, a] * kw
-                        for b in range(nx[ix]):
-                            dst = out[oxt[ix, b], oy]
-                            wrow = wd[row + kxt[ix, b]]
-                            for o in range(nc):
-                                dst[o] += xv[o] * wrow[o]
-            nw = 0   # done: skip the general loop below
+        depthwise = og == 1 and cg == 1
+        x1 = x.reshape(x.size)
+        o1 = out.reshape(out.size)
+        w1 = wc.reshape(wc.size) if by_column else wt.reshape(wt.size)
+        L = U(n_taps * og)                    # weights per input channel
+        ly = n_taps * cout
+        y = np.zeros(ly, np.int32)
+        nz = np.empty(nc, np.uint64)
+        wd = np.ascontiguousarray(wt.reshape(nc, n_taps).T).reshape(n_taps * nc) if depthwise else y
         for ix in range(nw):
             for iy in range(nh):
-                xv = x[ix, iy]
-                first = True
-                if one_group:   # the non-zero channels four at a time: one pass over y per four
-                    n_nz = 0
-                    for ci in range(nc):
-                        if xv[ci] != 0:
-                            nz[n_nz] = ci
-                            n_nz += 1
-                    if n_nz == 0:
-                        continue
-                    first = False
+                px = U((ix * nh + iy) * nc)
+                n_nz = 0
+                for ci in range(nc):
+                    if x1[px + U(ci)] != 0:
+                        nz[n_nz] = U(ci)
+                        n_nz += 1
+                if n_nz == 0:
+                    continue
+                if depthwise:
+                    for a in range(ny[iy]):
+                        row = kyt[iy, a] * kw
+                        oy = oyt[iy, a]
+                        for b in range(nx[ix]):
+                            d = U((oxt[ix, b] * ho + oy) * cout)
+                            sw = U((row + kxt[ix, b]) * nc)
+                            for o in range(nc):
+                                o1[d + U(o)] += x1[px + U(o)] * wd[sw + U(o)]
+                    continue
+                if one_group:   # four messages per pass over y
                     j = n_nz % 4
                     if j == 0:
-                        y[:] = 0
+                        for q in range(ly):
+                            y[U(q)] = 0
                     elif j == 1:
-                        v0, w0 = xv[nz[0]], wf[nz[0]]
-                        for q in range(n_taps * og):
-                            y[q] = v0 * w0[q]
+                        v0, b0 = x1[px + nz[0]], nz[0] * L
+                        for q in range(ly):
+                            y[U(q)] = v0 * w1[b0 + U(q)]
                     elif j == 2:
-                        v0, w0, v1, w1 = xv[nz[0]], wf[nz[0]], xv[nz[1]], wf[nz[1]]
-                        for q in range(n_taps * og):
-                            y[q] = v0 * w0[q] + v1 * w1[q]
+                        v0, b0, v1, b1 = x1[px + nz[0]], nz[0] * L, x1[px + nz[1]], nz[1] * L
+                        for q in range(ly):
+                            y[U(q)] = v0 * w1[b0 + U(q)] + v1 * w1[b1 + U(q)]
                     else:
-                        v0, w0, v1, w1 = xv[nz[0]], wf[nz[0]], xv[nz[1]], wf[nz[1]]
-                        v2, w2 = xv[nz[2]], wf[nz[2]]
-                        for q in range(n_taps * og):
-                            y[q] = v0 * w0[q] + v1 * w1[q] + v2 * w2[q]
+                        v0, b0, v1, b1 = x1[px + nz[0]], nz[0] * L, x1[px + nz[1]], nz[1] * L
+                        v2, b2 = x1[px + nz[2]], nz[2] * L
+                        for q in range(ly):
+                            y[U(q)] = v0 * w1[b0 + U(q)] + v1 * w1[b1 + U(q)] + v2 * w1[b2 + U(q)]
                     while j < n_nz:
-                        v0, w0, v1, w1 = xv[nz[j]], wf[nz[j]], xv[nz[j + 1]], wf[nz[j + 1]]
-                        v2, w2, v3, w3 = xv[nz[j + 2]], wf[nz[j + 2]], xv[nz[j + 3]], wf[nz[j + 3]]
-                        for q in range(n_taps * og):
-                            y[q] += v0 * w0[q] + v1 * w1[q] + v2 * w2[q] + v3 * w3[q]
+                        v0, b0, v1, b1 = x1[px + nz[j]], nz[j] * L, x1[px + nz[j + 1]], nz[j + 1] * L
+                        v2, b2, v3, b3 = x1[px + nz[j + 2]], nz[j + 2] * L, x1[px + nz[j + 3]], nz[j + 3] * L
+                        for q in range(ly):
+                            y[U(q)] += (v0 * w1[b0 + U(q)] + v1 * w1[b1 + U(q)] + v2 * w1[b2 + U(q)]
+                                        + v3 * w1[b3 + U(q)])
                         j += 4
                 else:
-                    for ci in range(nc):
-                        v = xv[ci]
-                        if v == 0:
-                            continue
-                        wr = wf[ci]
-                        if first:
-                            y[:] = 0
-                        c0 = (ci // cg) * og
+                    for q in range(ly):
+                        y[U(q)] = 0
+                    for j in range(n_nz):
+                        ci = nz[j]
+                        v = x1[px + ci]
+                        c0 = (ci // U(cg)) * U(og)
                         for t in range(n_taps):
-                            dst = y[t * cout + c0:t * cout + c0 + og]
-                            src = wr[t * og:(t + 1) * og]
+                            d = U(t * cout) + c0
+                            sw = ci * L + U(t * og)
                             for o in range(og):
-                                dst[o] += v * src[o]
-                        first = False
-                if first:
-                    continue
+                                y[d + U(o)] += v * w1[sw + U(o)]
                 if by_column:
                     n = ny[iy]
                     if n == 0:
@@ -208,29 +200,26 @@ def _numba_kernels():
                         oy0, k0 = oyt[iy, n - 1], kh - 1 - kyt[iy, n - 1]
                     else:
                         oy0, k0 = oyt[iy, 0], kyt[iy, 0]
+                    m = n * cout
                     for b in range(nx[ix]):
-                        dst = out[oxt[ix, b]].reshape(out.shape[1] * cout)[oy0 * cout:(oy0 + n) * cout]
-                        base = (kxt[ix, b] * kh + k0) * cout
-                        src = y[base:base + n * cout]
-                        for o in range(n * cout):
-                            dst[o] += src[o]
-                    continue
-                for a in range(ny[iy]):
-                    oy = oyt[iy, a]
-                    row = kyt[iy, a] * kw
-                    for b in range(nx[ix]):
-                        # slices (indices from 0, no negative-index fix-up): the loop vectorises
-                        dst = out[oxt[ix, b], oy]
-                        base = (row + kxt[ix, b]) * cout
-                        src = y[base:base + cout]
-                        for o in range(cout):
-                            dst[o] += src[o]
+                        d = U((oxt[ix, b] * ho + oy0) * cout)
+                        sy = U((kxt[ix, b] * kh + k0) * cout)
+                        for o in range(m):
+                            o1[d + U(o)] += y[sy + U(o)]
+                else:
+                    for a in range(ny[iy]):
+                        row = kyt[iy, a] * kw
+                        oy = oyt[iy, a]
+                        for b in range(nx[ix]):
+                            d = U((oxt[ix, b] * ho + oy) * cout)
+                            sy = U((row + kxt[ix, b]) * cout)
+                            for o in range(cout):
+                                o1[d + U(o)] += y[sy + U(o)]
         if 0 < acc_bits < 32:
             half = np.int64(1) << (acc_bits - 1)
             mask = (np.int64(1) << acc_bits) - 1
-            flat = out.reshape(out.size)
-            for i in range(flat.size):
-                flat[i] = ((np.int64(flat[i]) + half) & mask) - half
+            for i in range(o1.size):
+                o1[i] = ((np.int64(o1[i]) + half) & mask) - half
         return 0
 
     return scatter
