@@ -197,7 +197,7 @@ def run_case(name: str, net: Path, x: np.ndarray, note: str, repeats: int) -> li
                "run_speedup": round(whole["dense"] / whole[mode], 2) if mode in whole else "",
                "synapses_s_per_step": round(syn_s, 5),
                "synapses_speedup": round(syn[("dense")][0] / syn[mode][0], 2),
-               "input_nonzero_fraction": round(density, 3)}
+               "input_nonzero_fraction": round(density, 3), "inputs": note}
         if mode != "dense":
             row["identical_to_straightforward"] = identical
         if mode == "auto":
@@ -266,6 +266,8 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 def main(samples: int = 4, full_samples: int = 1, repeats: int = 3, skip_full: bool = False,
          model: str | None = None, frames: str | None = None) -> list[dict]:
+    import evsnn.lava.run  # noqa: F401  (Lava sets multiprocessing's start method on import: before frames use it)
+
     model_path = Path(model) if model else ROOT / "results" / "models" / "pose_sdnn" / "model.pt"
     frames_path = Path(frames) if frames else ROOT / "results" / "frames" / "pose_t4" / "test.h5"
     rows: list[dict] = []
