@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("lava.lib.dl.netx")
 
+from evsnn.errors import ConfigError  # noqa: E402
 from evsnn.lava import event_synapse, netx  # noqa: E402
 from evsnn.lava.run import run_file, run_netx  # noqa: E402
 
@@ -119,7 +120,7 @@ def test_mode_comes_from_the_argument_or_the_environment(monkeypatch):
     monkeypatch.setenv(event_synapse.MODE_ENV, "dense")
     assert event_synapse.resolve_mode(None) == "dense" and event_synapse.resolve_mode("event") == "event"
     monkeypatch.setenv(event_synapse.MODE_ENV, "sparse")
-    with pytest.raises(ValueError, match="EVSNN_LAVA_SYNAPSE='sparse': allowed values are auto, event, dense"):
+    with pytest.raises(ConfigError, match="EVSNN_LAVA_SYNAPSE='sparse': allowed values are auto, event, dense"):
         event_synapse.resolve_mode(None)
     with pytest.raises(ValueError, match="synapse mode must be one of auto, event, dense"):
         event_synapse.resolve_mode("fast")

@@ -42,6 +42,7 @@ import os
 import numpy as np
 
 from evsnn._accel import import_numba, resolve_backend
+from evsnn.errors import ConfigError
 
 __all__ = ["MODES", "MODE_ENV", "AUTO_MAX_DENSITY", "AUTO_MAX_DENSITY_NUMPY", "default_mode", "resolve_mode",
            "numba_available", "warm", "use_event", "prepare_weight", "prepare", "tap_table", "event_forward"]
@@ -64,7 +65,7 @@ def default_mode() -> str:
     """The synapse mode of runs that do not choose one: ``$EVSNN_LAVA_SYNAPSE`` or ``"auto"``."""
     value = os.environ.get(MODE_ENV, "").strip() or "auto"
     if value not in MODES:
-        raise ValueError(f"environment variable {MODE_ENV}={value!r}: allowed values are {', '.join(MODES)}")
+        raise ConfigError(f"environment variable {MODE_ENV}={value!r}: allowed values are {', '.join(MODES)}")
     return value
 
 
