@@ -107,7 +107,8 @@ def test_auto_picks_by_the_non_zero_fraction():
         limit = event_synapse.AUTO_MAX_DENSITY_NUMPY[kind]
         assert limit < 0.3
         assert not event_synapse.use_event(kind, "auto", x, backend="numpy")
-        assert event_synapse.use_event(kind, "auto", x, backend="numba") == (0.3 <= event_synapse.AUTO_MAX_DENSITY[kind])
+        numba_limit = event_synapse.AUTO_MAX_DENSITY[kind]
+        assert event_synapse.use_event(kind, "auto", x, backend="numba") == (0.3 <= numba_limit)
         sparse = np.zeros_like(x)
         sparse.flat[:int(limit * x.size)] = 1
         assert event_synapse.use_event(kind, "auto", sparse, backend="numpy")

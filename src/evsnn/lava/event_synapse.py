@@ -17,8 +17,10 @@ partial sum an integer below 2**53, :func:`evsnn.lava.netx.synapse2d_forward`), 
 cast to the int32 that the synapse sends. A signed wrap to ``acc_bits <= 32`` and the cast to int32 only depend on
 the sum modulo 2**32, and integer addition modulo 2**32 does not depend on the order of the terms. So the scatter
 accumulates modulo 2**32 (int32 in the numba kernel, int64 in the numpy fallback, both reduced to int32) and gives
-the very int32 message of the dense step: same sum, different order. The wrap itself is applied by the caller on
-the final sum only, as the dense step does (:class:`evsnn.lava.netx.PySynapse2DModelFixed`).
+the very int32 message of the dense step: same sum, different order (identical whenever the dense float64 sums are
+exact). The wrap is applied to the final sums only (at the end of the kernel), as the dense step does
+(:func:`evsnn.lava.netx.synapse2d_step`) and as Lava's own fixed-point conv synapse does: it convolves the whole
+step, then ``signed_clamp(x, bits=24)`` (lava-nc/lava@96db6ee src/lava/proc/conv/models.py:45-51, 78-79).
 
 Backends (:mod:`evsnn._accel`): a numba kernel and a pure-numpy fallback (``np.nonzero`` and one ``np.add.at`` per
 kernel tap) with identical results; ``EVSNN_DISABLE_NUMBA`` forces the fallback. The kernel walks the input pixels
@@ -31,8 +33,8 @@ scales with the active pixels, per-weight work with the messages. Divisions are 
 Which step to use (``mode``): ``"event"`` always scatters, ``"dense"`` always runs the dense step, ``"auto"`` (the
 default) scatters when the fraction of non-zero inputs is at most the measured crossover of the backend
 (:data:`AUTO_MAX_DENSITY`: none below 1.0 for the numba kernel; :data:`AUTO_MAX_DENSITY_NUMPY` for the fallback) and
-runs the dense step above it. The environment variable ``EVSNN_LAVA_SYNAPSE`` (auto, event, dense) sets the default for runs that do not
-choose (``netx run``, the workflow's lava_run), so a benchmark or test can force the dense step.
+runs the dense step above it. The environment variable ``EVSNN_LAVA_SYNAPSE`` (auto, event, dense) sets the default
+for runs that do not choose (``netx run``, the workflow's lava_run), so a benchmark or test can force the dense step.
 """
 from __future__ import annotations
 
