@@ -58,9 +58,9 @@ MODE_ENV = "EVSNN_LAVA_SYNAPSE"
 #: 3-5x at 0.3-0.4, and still 1.5-3.7x faster at 1.0 (the 64 -> 64 3x3 convolution at 65 x 86 least); pooling and
 #: the 2x2 stride-2 transposed convolution are 3-60x faster. No crossover below 1.0: with numba, auto always scatters.
 AUTO_MAX_DENSITY = {"conv": 1.0, "pool": 1.0, "convT": 1.0}
-#: the same for the numpy fallback (``np.add.at`` per kernel tap): break-even near 0.03 non-zero for the
-#: convolutions, 0.07 for pooling, 0.1 for the transposed convolution.
-AUTO_MAX_DENSITY_NUMPY = {"conv": 0.02, "pool": 0.05, "convT": 0.1}
+#: the same for the numpy fallback (``np.add.at`` per kernel tap; ``--crossover numpy``): break-even at 0.01-0.02
+#: non-zero for the convolutions, near 0.1 for pooling and the transposed convolution.
+AUTO_MAX_DENSITY_NUMPY = {"conv": 0.015, "pool": 0.07, "convT": 0.07}
 
 
 def default_mode() -> str:
