@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -48,3 +50,25 @@ def test_bench_frames_exits_zero_when_it_equals_spikingjelly():
                            "--repeats", "1"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| yes |" in proc.stdout
+
+
+def test_bench_lava_event_compares_every_layer_and_states_its_target(tmp_path):
+    """bench_lava_event on a small FORMATS 2.11 network: every event-driven row says its outputs equal the dense
+    synapse's, the default (auto) row carries the 3x target, and a row that differed would fail the run."""
+    pytest.importorskip("lava.lib.dl.netx")
+    import numpy as np
+    from test_lava_netx import _zero_thresholds, write_dhp19_like
+
+    import bench_lava_event
+
+    net = write_dhp19_like(tmp_path / "small.net", H=8, W=12, edit=_zero_thresholds)
+    x = (np.random.default_rng(0).random((1, 1, 8, 12, 4)) < 0.2).astype(np.float64)
+    rows = bench_lava_event.run_case("small", net, x, "test", 1)
+    assert [r["implementation"].split(" (")[0] for r in rows] == [
+        "Lava dense synapse", "evsnn event-driven synapse", "evsnn event-driven synapse"]
+    assert [r.get("identical_to_straightforward") for r in rows[1:]] == ["yes", "yes"]
+    assert isinstance(rows[1]["target_met"], bool) and rows[1]["synapses_s_per_step"] > 0
+    assert 0 < rows[0]["input_nonzero_fraction"] < 1
+    assert [p for p in problems(rows) if "target" not in p] == []
+    rows[2]["identical_to_straightforward"] = "no: layers [3] differ"
+    assert any("layers [3] differ" in p for p in problems(rows))

@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         from evsnn.lava.run import run_file
 
         return run_file(args.file, steps=args.steps, input_path=args.input, seed=args.seed, samples=args.samples,
-                        conv_impl=args.conv_impl)
+                        conv_impl=args.conv_impl, synapse=args.synapse)
 
     netx = groups.add_parser("netx", help="lava-dl netx networks (.net) in Lava")
     netx_cmds = netx.add_subparsers(dest="command", required=True)
@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=1, help="number of random input samples")
     p.add_argument("--conv-impl", choices=("numpy", "lava"), default="numpy",
                    help="conv synapse: evsnn's numpy model (fast) or Lava's own lava.proc.conv")
+    p.add_argument("--synapse", choices=("auto", "event", "dense"), default=None,
+                   help="how evsnn's conv/convT/pool synapse computes a step: from the non-zero input messages "
+                   "only (event), densely (dense), or the cheaper of the two per step (auto; the default, or "
+                   "$EVSNN_LAVA_SYNAPSE); the output is the same")
     p.set_defaults(func=_netx_run)
 
     def _nir_info(args: argparse.Namespace) -> dict:

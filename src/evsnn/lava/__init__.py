@@ -4,12 +4,17 @@
   block network to a netx ``.net`` file with the quantisation that makes Lava match slayer bit for bit
   (thresholds snapped to the 1/64 grid in the model too); ``quantize_thresholds(model_or_blocks)``.
 - :mod:`evsnn.lava.netx` -- ``load_network(path, *, reset_interval=0, input_shape=None, conv_impl="numpy",
-  acc_bits=24) -> (NetxNetwork, [LayerInfo])`` builds the Lava network of a ``.net`` file (input, conv, pool,
-  convT, flatten, dense; SDNN and CUBA neurons), validating it (``FormatError`` naming file and layer);
+  acc_bits=24, synapse=None) -> (NetxNetwork, [LayerInfo])`` builds the Lava network of a ``.net`` file (input,
+  conv, pool, convT, flatten, dense; SDNN and CUBA neurons), validating it (``FormatError`` naming file and layer);
   ``describe(path) -> dict``.
-- :mod:`evsnn.lava.run` -- ``run_netx(path, inputs, steps=None, taps=(), *, conv_impl="numpy", acc_bits=24)
-  -> RunResult`` runs it on CPU (``Loihi2SimCfg(select_tag="fixed_pt")``), samples back to back, and converts the
-  result back to slayer layout and units; worker failures raise ``LavaRuntimeError`` with the traceback.
+- :mod:`evsnn.lava.event_synapse` -- the event-driven conv / convT / pool synapse step: ``event_forward(kind, x,
+  prepared, stride, padding, dilation, out_shape, *, acc_bits=None, backend="auto")`` scatters only the non-zero
+  input messages (numba kernel, numpy fallback), bit-identical to the dense step; ``synapse`` modes auto / event /
+  dense (``$EVSNN_LAVA_SYNAPSE``; auto, the default, picks per step by the non-zero fraction).
+- :mod:`evsnn.lava.run` -- ``run_netx(path, inputs, steps=None, taps=(), *, conv_impl="numpy", acc_bits=24,
+  synapse=None) -> RunResult`` runs it on CPU (``Loihi2SimCfg(select_tag="fixed_pt")``), samples back to back, and
+  converts the result back to slayer layout and units; worker failures raise ``LavaRuntimeError`` with the
+  traceback.
 - :mod:`evsnn.lava.parity` -- ``compare(model, net_path, x, *, steps=None, conv_impl="numpy", acc_bits=24,
   slayer_dtype=torch.float32) -> dict`` (slayer vs Lava, layer by layer); ``lava_forward(model, net_path,
   frames) -> (output like model(frames), RunResult)``; ``slayer_input(model, frames)``.

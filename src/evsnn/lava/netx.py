@@ -12,7 +12,10 @@ blocks where they work (the ``Input`` and ``Dense`` blocks, their neuron paramet
   an integer below 2**53, so the result is exact), wrapping its dendritic sum to 24 bits like Lava's own conv
   synapse (``acc_bits``; a per-step synaptic input of magnitude >= 32 in slayer units of a graded SDNN layer
   overflows; ``acc_bits=None`` turns the wrap off). It is wired like netx's ``Conv`` block: synapse -> neuron,
-  with a one-step synaptic delay.
+  with a one-step synaptic delay. Its steps are event-driven (:mod:`evsnn.lava.event_synapse`: a sparse step
+  scatters only the non-zero input messages' kernels, bit-identical to the dense step; ``synapse="auto"``, the
+  default, picks the cheaper one per step by the non-zero fraction; ``"dense"`` or ``$EVSNN_LAVA_SYNAPSE=dense``
+  forces the dense step).
 - neurons that reset their state every ``reset_interval`` steps (phase-shifted by one step per layer, as netx
   does for CUBA with ``LIFReset``), so that many samples run back to back in one Lava run without a rebuild:
   :class:`SigmaDeltaReset`, :class:`DeltaReset`, :class:`SigmaReset`; CUBA uses Lava's ``LIFReset``.
@@ -54,6 +57,7 @@ from lava.proc.sdn.models import PyDeltaModelFixed, PySigmaDeltaModelFixed, PySi
 from lava.proc.sdn.process import ActivationMode, Delta, Sigma, SigmaDelta
 
 from evsnn.errors import FormatError, reading_hdf5
+from evsnn.lava import event_synapse
 
 SUPPORTED_TYPES = ("input", "conv", "pool", "convT", "flatten", "dense")
 SPIKE_EXP = 6      # netx's default: graded spikes carry 6 fractional bits more than the 1/64 weight grid
@@ -64,7 +68,7 @@ MAX_NET_BYTES = 1 << 30      # a .net file's datasets together (weights of a Loi
 MAX_LAYER_NEURONS = 1 << 26  # a layer's declared shape (the Lava processes allocate state of this size)
 _NEVER = 2 ** 31 - 1
 
-__all__ = ["LayerInfo", "NetxNetwork", "Synapse2D", "SigmaDeltaReset", "DeltaReset", "SigmaReset",
+__all__ = ["LayerInfo", "NetxNetwork", "Synapse2D", "synapse2d_step", "SigmaDeltaReset", "DeltaReset", "SigmaReset",
            "load_network", "read_layers", "process_models", "describe", "SUPPORTED_TYPES"]
 
 
@@ -395,19 +399,24 @@ class Synapse2D(AbstractProcess):
     convT (in, out/groups, kH, kW), pool (kH, kW). ``kernel``, ``stride``, ``padding``, ``dilation`` are
     (H, W) pairs. Pool pads the end of odd dimensions by ``n % k`` like slayer's Pool synapse. Like Lava's Conv
     synapse, the output of step t is sent at step t + 1, and the dendritic sum wraps at ``acc_bits`` (24, Loihi's
-    accumulator width; None: no wrap beyond int32, like Lava's Dense synapse).
+    accumulator width; None: no wrap beyond int32, like Lava's Dense synapse). ``synapse``: how a step is computed
+    (:data:`evsnn.lava.event_synapse.MODES`: "auto" picks per step by the non-zero fraction of the input, "event"
+    scatters the non-zero inputs, "dense" runs :func:`synapse2d_forward`; None: ``$EVSNN_LAVA_SYNAPSE`` or "auto");
+    every mode sends the same integers.
     """
 
     def __init__(self, *, kind: str, weight: np.ndarray, input_shape: tuple, output_shape: tuple,
                  kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups: int = 1,
-                 num_message_bits: int = 0, acc_bits: int | None = ACC_BITS, name: str | None = None) -> None:
+                 num_message_bits: int = 0, acc_bits: int | None = ACC_BITS, synapse: str | None = None,
+                 name: str | None = None) -> None:
         if kind not in ("conv", "convT", "pool"):
             raise ValueError(f"kind must be conv, convT or pool, not {kind!r}")
         weight = np.asarray(weight)
         super().__init__(kind=kind, weight_value=weight.astype(np.float64), kernel=tuple(kernel),
                          stride=tuple(stride), padding=tuple(padding), dilation=tuple(dilation),
                          groups=int(groups), num_message_bits=int(num_message_bits),
-                         acc_bits=None if acc_bits is None else int(acc_bits), name=name)
+                         acc_bits=None if acc_bits is None else int(acc_bits),
+                         synapse=event_synapse.resolve_mode(synapse), name=name)
         self.input_shape = tuple(int(v) for v in input_shape)
         self.output_shape = tuple(int(v) for v in output_shape)
         self.s_in = InPort(shape=self.input_shape)
@@ -496,7 +505,12 @@ def synapse2d_forward(kind: str, x_whc: np.ndarray, weight: np.ndarray, kernel, 
 @requires(CPU)
 @tag("fixed_pt")
 class PySynapse2DModelFixed(PyLoihiProcessModel):
-    """Fixed-point model: integer messages times integer weights, the sum wrapped to 24 bits; one-step delay."""
+    """Fixed-point model: integer messages times integer weights, the sum wrapped to 24 bits; one-step delay.
+
+    Each step is dense (:func:`synapse2d_forward`) or event-driven (:func:`evsnn.lava.event_synapse.event_forward`)
+    as the process's ``synapse`` mode says (:func:`evsnn.lava.event_synapse.use_event`); the wrap is applied to the
+    final sum in both, so both send the same integers. ``steps_event`` / ``steps_dense`` count the steps of each.
+    """
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
@@ -509,13 +523,56 @@ class PySynapse2DModelFixed(PyLoihiProcessModel):
         self._weight = p["weight_value"]
         self._geom = (p["kernel"], p["stride"], p["padding"], p["dilation"], p["groups"])
         self._acc_bits = p["acc_bits"]
+        self._mode = p.get("synapse", "dense")
+        self._prepared = None
+        self.steps_event = self.steps_dense = 0
 
     def run_spk(self) -> None:
         self.a_out.send(self.a_buf)
         s_in = self.s_in.recv()
-        kernel, stride, padding, dilation, groups = self._geom
-        a = synapse2d_forward(self._kind, s_in, self._weight, kernel, stride, padding, dilation, groups)
-        self.a_buf = (_signed_wrap(a, self._acc_bits) if self._acc_bits else a).astype(np.int32)
+        self.a_buf = synapse2d_step(self._kind, s_in, self._weight, *self._geom, acc_bits=self._acc_bits,
+                                    mode=self._mode, model=self)
+
+
+def synapse2d_step(kind: str, s_in: np.ndarray, weight: np.ndarray, kernel, stride, padding, dilation, groups: int,
+                   *, acc_bits: int | None = ACC_BITS, mode: str = "auto", model=None,
+                   backend: str = "auto") -> np.ndarray:
+    """What :class:`Synapse2D` sends one step after receiving ``s_in`` ((W, H, C) integers): the dendritic sums,
+    wrapped to ``acc_bits``, as int32 (W, H, C). ``mode`` (auto / event / dense) picks the dense step
+    (:func:`synapse2d_forward`) or the scatter of the non-zero inputs (:mod:`evsnn.lava.event_synapse`), whose
+    int32 sums equal the dense int64 sums modulo 2**32, so the wrapped result is the same integer. ``model``: the
+    process model, which caches the rearranged weights and counts the steps of each kind; ``backend``: the
+    scatter's (auto, numba, numpy)."""
+    s_in = np.asarray(s_in)
+    if event_synapse.use_event(kind, mode, s_in, backend):
+        prepared = getattr(model, "_prepared", None)
+        if prepared is None:
+            out_shape = _synapse_out_whc(kind, s_in.shape, weight, kernel, stride, padding, dilation, groups)
+            prepared = (event_synapse.prepare(kind, weight, s_in.shape, out_shape, stride, padding, dilation, groups),
+                        out_shape)
+            if model is not None:
+                model._prepared = prepared
+        a = event_synapse.event_forward(kind, s_in, prepared[0], stride, padding, dilation, prepared[1],
+                                        acc_bits=acc_bits, backend=backend)
+        if model is not None:
+            model.steps_event += 1
+        return a
+    a = synapse2d_forward(kind, s_in, weight, kernel, stride, padding, dilation, groups)
+    if model is not None:
+        model.steps_dense += 1
+    return (_signed_wrap(a, acc_bits) if acc_bits else a).astype(np.int32)
+
+
+def _synapse_out_whc(kind: str, in_whc: tuple, weight: np.ndarray, kernel, stride, padding, dilation,
+                     groups: int) -> tuple:
+    """The (Wo, Ho, Cout) output of a synapse on a (W, H, Cin) input: the dense step's geometry."""
+    w, h, cin = in_whc
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    if kind == "conv":
+        return _conv_out(w, kw, sw, pw, dw), _conv_out(h, kh, sh, ph, dh), int(weight.shape[0])
+    if kind == "convT":
+        return _convT_out(w, kw, sw, pw, dw), _convT_out(h, kh, sh, ph, dh), int(weight.shape[1]) * groups
+    return (_conv_out(_pool_padded(w, kw), kw, sw, pw, dw), _conv_out(_pool_padded(h, kh), kh, sh, ph, dh), cin)
 
 
 def _add_reset(proc: AbstractProcess, reset_interval: int, reset_offset: int) -> None:
@@ -605,7 +662,7 @@ class Synapse2DBlock(AbstractBlock):
                                  kernel=kwargs.pop("kernel"), stride=kwargs.pop("stride"),
                                  padding=kwargs.pop("padding"), dilation=kwargs.pop("dilation"),
                                  groups=kwargs.pop("groups", 1), num_message_bits=self.input_message_bits,
-                                 acc_bits=kwargs.pop("acc_bits", ACC_BITS))
+                                 acc_bits=kwargs.pop("acc_bits", ACC_BITS), synapse=kwargs.pop("synapse", None))
         self.neuron = self._neuron(kwargs.pop("bias", None))
         self.inp = InPort(shape=self.synapse.s_in.shape)
         self.out = OutPort(shape=self.neuron.s_out.shape)
@@ -716,7 +773,8 @@ def _int_array(a, where: str, path: str, what: str) -> np.ndarray:
 
 
 def load_network(path: str | os.PathLike, *, reset_interval: int = 0, input_shape=None,
-                 conv_impl: str = "numpy", acc_bits: int | None = ACC_BITS) -> tuple[NetxNetwork, list[LayerInfo]]:
+                 conv_impl: str = "numpy", acc_bits: int | None = ACC_BITS,
+                 synapse: str | None = None) -> tuple[NetxNetwork, list[LayerInfo]]:
     """Build the Lava network of a netx .net file.
 
     ``reset_interval`` (steps per sample; 0: never) makes every neuron reset its state at the first step of each
@@ -724,12 +782,17 @@ def load_network(path: str | os.PathLike, *, reset_interval: int = 0, input_shap
     needed for files without an input layer. ``conv_impl``: "numpy" uses :class:`Synapse2D` for conv layers
     (fast), "lava" uses netx's Conv block (lava.proc.conv, scipy-based, slow but Lava's own); both are exact.
     ``acc_bits``: wrap of the conv/convT/pool dendritic sums (24 as on Loihi and in Lava's conv synapse; None: off;
-    netx's Conv block of ``conv_impl="lava"`` always wraps at 24).
+    netx's Conv block of ``conv_impl="lava"`` always wraps at 24). ``synapse``: how the :class:`Synapse2D` steps are
+    computed (auto / event / dense, :mod:`evsnn.lava.event_synapse`; None: ``$EVSNN_LAVA_SYNAPSE`` or "auto");
+    all give the same integers.
 
     Returns the network process and one :class:`LayerInfo` per file layer (with ``block`` set to the Lava block).
     """
     if conv_impl not in ("numpy", "lava"):
         raise ValueError(f"conv_impl must be 'numpy' or 'lava', not {conv_impl!r}")
+    synapse = event_synapse.resolve_mode(synapse)
+    if synapse != "dense":
+        event_synapse.warm()   # compiled once here: Lava's workers are forked from this process
     path = os.fspath(path)
     specs = _validate(read_layers(path), path, input_shape)
     blocks: list[AbstractBlock] = []
@@ -792,7 +855,7 @@ def load_network(path: str | os.PathLike, *, reset_interval: int = 0, input_shap
             kwargs = dict(kind=t, weight=w, input_shape=_whc(spec["in_shape"]), shape=_whc(spec["out"]),
                           neuron_params=nparams, kernel=tuple(p["kernel"]), stride=tuple(p["stride"]),
                           padding=tuple(p["padding"]), dilation=tuple(p["dilation"]), groups=p.get("groups", 1),
-                          input_message_bits=in_bits, acc_bits=acc_bits)
+                          input_message_bits=in_bits, acc_bits=acc_bits, synapse=synapse)
             if bias is not None:
                 kwargs["bias"] = bias
             block = Synapse2DBlock(**kwargs)

@@ -223,7 +223,8 @@ def _as_batch(inputs, first: dict, path) -> tuple[np.ndarray, tuple | None]:
 
 # ============================================================================================ run
 def run_netx(path, inputs, steps: int | None = None, taps=(), *, conv_impl: str = "numpy",
-             acc_bits: int | None = ACC_BITS, tmp_dir: str | os.PathLike | None = None) -> RunResult:
+             acc_bits: int | None = ACC_BITS, synapse: str | None = None,
+             tmp_dir: str | os.PathLike | None = None) -> RunResult:
     """Run the netx network of ``path`` in Lava on ``inputs`` (slayer layout [C, H, W, T] or [N, C, H, W, T];
     [N, F, T] for a network that starts with a dense layer).
 
@@ -233,8 +234,8 @@ def run_netx(path, inputs, steps: int | None = None, taps=(), *, conv_impl: str 
     neuron (a scalar input weight/bias in the file is applied on the host, rounded to the 1/64 grid); a network
     without one takes integer events.
     The run takes ``N * steps + latency`` Lava steps (latency = number of Lava layers - 1, or the number of Lava
-    layers when the network has no input neuron). ``conv_impl``, ``acc_bits``: see
-    :func:`evsnn.lava.netx.load_network`.
+    layers when the network has no input neuron). ``conv_impl``, ``acc_bits``, ``synapse`` (auto / event / dense,
+    None: ``$EVSNN_LAVA_SYNAPSE`` or auto; the same output in every mode): see :func:`evsnn.lava.netx.load_network`.
     """
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -247,7 +248,7 @@ def run_netx(path, inputs, steps: int | None = None, taps=(), *, conv_impl: str 
     if steps < 1:
         raise EvsnnError(f"steps must be >= 1, got {steps}")
     net, infos = load_network(path, reset_interval=steps, input_shape=input_shape,
-                              conv_impl=conv_impl, acc_bits=acc_bits)
+                              conv_impl=conv_impl, acc_bits=acc_bits, synapse=synapse)
     blocks = [li for li in infos if li.block is not None]
     latency = blocks[-1].latency
     in_shape = infos[0].shape if infos[0].type == "input" else infos[0].in_shape
@@ -351,7 +352,7 @@ def run_netx(path, inputs, steps: int | None = None, taps=(), *, conv_impl: str 
 
 
 def run_file(path, steps: int | None = None, input_path=None, seed: int = 0, samples: int = 1,
-             conv_impl: str = "numpy", acc_bits: int | None = ACC_BITS) -> dict:
+             conv_impl: str = "numpy", acc_bits: int | None = ACC_BITS, synapse: str | None = None) -> dict:
     """The ``python -m evsnn netx run`` command: run ``path`` on the inputs of ``input_path`` (.npy, slayer
     layout) or on random binary events sized from the file's input layer; return the run summary (JSON-able)."""
     if input_path is not None:
@@ -376,10 +377,11 @@ def run_file(path, steps: int | None = None, input_path=None, seed: int = 0, sam
         rng = np.random.default_rng(seed)
         x = (rng.random((int(samples), *shape, t)) < 0.2).astype(np.float64)
         source = f"random binary events (p=0.2, seed {seed})"
-    res = run_netx(path, x, steps=steps, conv_impl=conv_impl, acc_bits=acc_bits)
+    res = run_netx(path, x, steps=steps, conv_impl=conv_impl, acc_bits=acc_bits, synapse=synapse)
+    from evsnn.lava.event_synapse import resolve_mode
     from evsnn.lava.netx import zero_threshold_report
 
-    out = {"file": os.fspath(path), "input": source}
+    out = {"file": os.fspath(path), "input": source, "synapse": resolve_mode(synapse)}
     out.update(res.summary())
     out.update(zero_threshold_report(res.layers))
     out["output_events"] = out.pop("output_nonzeros")
