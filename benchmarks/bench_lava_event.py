@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import os
 
+_USER_THREADS = {v for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+                 if v in os.environ}
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
@@ -275,6 +277,9 @@ def train_demo_pose_sdnn(model_path: Path, frames_path: Path) -> None:
     print(f"bench_lava_event: no trained pose_sdnn in {ROOT / 'results'}; training it through the workflow "
           f"(snakemake {' '.join(rel)}) ...", flush=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        if os.environ.get(var) == "1" and var not in _USER_THREADS:  # set above for the timing, not for training
+            env.pop(var)
     subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(max(1, min(2, os.cpu_count() or 1))),
                     *rel], cwd=ROOT, env=env, check=True)
 
