@@ -533,10 +533,11 @@ def _render_sequence(sequence: str, rig: StereoRig, *, seed: int, duration_s: fl
     image_us = np.rint(image_ts * 1e6).astype(np.int64)
     depth_us = np.rint(depth_ts * 1e6).astype(np.int64)
     if segments is None:
-        # a new layout every layout_s seconds (rounded to whole depth periods), switched 52 ms before a depth
-        # timestamp: the 50-ms window before each depth map sees a single layout
+        # a new layout every layout_s seconds (rounded to whole depth periods), switched at the timestamp of the
+        # last depth map of the previous layout: every depth map's label and the events before it (its window,
+        # up to one depth period) see the same layout; the switch itself emits no events (see the ESIM loop)
         every = max(1, int(round(layout_s / DEPTH_PERIOD_S)))
-        starts = [0] + [int(t) - 52_000 for t in depth_us[every::every] if int(t) - 52_000 > 0]
+        starts = [0] + [int(depth_us[k - 1]) for k in range(every, depth_us.size, every)]
         segments = [(t, make_dots_scene(rng, n_planes=n_planes, depth_range=depth_range, texel_px=texel_px,
                                         contrast=contrast, blink_hz=blink_hz, focal=rig.focal)) for t in starts]
     scene = segments[0][1]
@@ -549,7 +550,8 @@ def _render_sequence(sequence: str, rig: StereoRig, *, seed: int, duration_s: fl
            "planes": scene, "segments": segments}
     background = 4.25
     seg_of = np.searchsorted(seg_starts, times, side="right") - 1
-    dseg_of = np.searchsorted(seg_starts, depth_us, side="right") - 1
+    # a depth map shows the layout of the events just before it (a layout that starts at its timestamp is the next's)
+    dseg_of = np.searchsorted(seg_starts, depth_us - 1, side="right") - 1
     for cam_name in CAMERAS:
         cam = rig.camera(cam_name)
         centres = centres_all + cam.offset
@@ -563,7 +565,13 @@ def _render_sequence(sequence: str, rig: StereoRig, *, seed: int, duration_s: fl
         frames = np.zeros((len(image_us), H, W), dtype=np.uint8) if images else None
         for k in range(1, len(times)):
             L_new, _ = rs[seg_of[k]].render(centres[k], t=times[k] * 1e-6)
-            pix, t, p = _events_step(L_prev, L_new, ref, C, int(times[k - 1]), int(times[k]), rng)
+            if seg_of[k] != seg_of[k - 1]:
+                # a layout change is a cut: the pixels take the new scene as their reference without an event
+                # burst (a burst would carry the new layout into the last window of the old one)
+                ref[:] = L_new
+                pix = np.empty(0, np.int64)
+            else:
+                pix, t, p = _events_step(L_prev, L_new, ref, C, int(times[k - 1]), int(times[k]), rng)
             if pix.size:
                 o = np.argsort(t, kind="stable")
                 pix_l.append(pix[o])
@@ -657,9 +665,10 @@ def write_mvsec_tree(root: str | os.PathLike, *, sequences=("indoor_flying1", "i
     camera's depth maps too, ``compression`` the HDF5 filter ("gzip", "lzf" or None).
 
     ``scene``: ``room`` (the moving rig in a room, above) or ``dots`` (:func:`make_dots_scene`: a static rig,
-    a new layout of blinking random-dot rectangles every ``layout_s`` seconds, dots ``texel_px`` pixels wide
-    blinking at ``blink_hz``; ``n_planes`` rectangles, ``depth_range`` their depths, ``floor`` and ``speed``
-    unused). ``baseline_m`` replaces the rig's baseline (default MVSEC's fB / f = 8.8 cm); the calibration written
+    a new layout of blinking random-dot rectangles every ``layout_s`` seconds (switched at a depth timestamp and
+    without events, so each depth map and the events since the previous one show one layout), dots ``texel_px``
+    pixels wide blinking at ``blink_hz``; ``n_planes`` rectangles, ``depth_range`` their depths, ``floor`` and
+    ``speed`` unused). ``baseline_m`` replaces the rig's baseline (default MVSEC's fB / f = 8.8 cm); the calibration written
     (cam1 ``projection_matrix[0][3] = -fB``) says so."""
     if scene not in ("room", "dots"):
         raise ValueError(f"synthetic MVSEC scene must be 'room' or 'dots', not {scene!r}")
