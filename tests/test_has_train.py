@@ -42,6 +42,49 @@ def test_hybrid_loss_adds_the_state_term():
     assert torch.equal(task._labels(out[0], y), y[:, 0])
 
 
+
+def test_spatial_ce_option_scores_every_bin_and_keeps_the_state_mix():
+    """train.loss: spatial_ce (the CPU demo's option; the paper's is mse): the cross-entropy of each joint's spatial
+    softmax against its normalised HAS target, every bin against its own label, joints outside the crop ignored."""
+    task = HASPoseTask(loss_name="spatial_ce")
+    torch.manual_seed(0)
+    out = torch.randn(3, 2, 13, 16, 16)                                  # [T, N, J, H, W]
+    y = torch.randint(0, 16, (2, 4, 2, 13)).float()
+    y[1, 2, :, 5] = float("nan")                                        # bin 1 of sample 1: joint 5 outside the crop
+    want, n = 0.0, 0
+    for t in range(3):
+        for i in range(2):
+            tgt = has_targets(y[i:i + 1, 1 + t], 16, 16)[0]             # [J, H, W]
+            for j in range(13):
+                if tgt[j].sum() == 0:
+                    continue
+                p = tgt[j].flatten() / tgt[j].sum()
+                want += -(p * torch.log_softmax(out[t, i, j].flatten(), 0)).sum().item()
+                n += 1
+    assert n == 3 * 2 * 13 - 1
+    assert task.loss(out, y).item() == pytest.approx(want / n, rel=1e-5)
+    assert task.loss(out[0], y).item() != task.loss(out[0], y.roll(1, dims=1)).item()   # the CNN: label 0
+    model = h.HASHybridCNNSNN((2, 32, 32), 13, base_channels=2, cnn_base_channels=2).train()
+    task.bind_model(model)
+    x = (torch.rand(h.LEAD_STEPS + 3, 2, 2, 32, 32) < 0.2).float()
+    y32 = torch.randint(0, 32, (2, 4, 2, 13)).float()
+    o = model(x)
+    assert task.loss(o, y32).item() == pytest.approx(
+        0.95 * task.heatmap_loss(o, y32).item() + 0.05 * model.state_loss.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="'mse' or 'spatial_ce'"):
+        HASPoseTask(loss_name="l1").loss(out, y)
+
+
+def test_adapter_reads_the_loss_setting():
+    from types import SimpleNamespace
+
+    from evsnn.tasks.pose.has_train import adapter
+
+    ds = SimpleNamespace(attrs={"downsample": 8, "n_classes": 13})
+    assert adapter({"heatmap_sigma": 2.0}, ds, ds).loss_name == "mse"              # the paper's by default
+    assert adapter({"loss": None}, ds, ds).loss_name == "mse"
+    assert adapter({"loss": "spatial_ce"}, ds, ds).loss_name == "spatial_ce"
+
 def _config(tmp_path, models):
     cfg = yaml.safe_load(open("configs/papers/aydin2024_hybrid.yaml"))
     cfg["models"] = models

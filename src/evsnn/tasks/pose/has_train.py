@@ -12,6 +12,11 @@ Source: uzh-rpg/hybrid_ann_snn @8a88791 ("HAS"), ``torch_utils/utils.py:179-212`
   between the CNN's states for the next window and the SNN's membranes after the last bin), when the model
   provides it (training only: the model computes it in training mode).
 - 2D MPJPE of the last bin (the CNN: its one output) in sensor pixels, argmax of the heatmaps.
+
+``train.loss: spatial_ce`` (not the paper's; the pose task's other loss, :class:`evsnn.tasks.pose.metrics.PoseTask`)
+replaces the MSE by the cross-entropy between each joint's spatial softmax and its normalised target, same targets,
+same bins, same state-loss mix. It exists for the CPU demo: at demo size and a few epochs the MSE drives the outputs
+to zero before any peak forms (the SNN's BatchNorm readout starts at unit variance against targets of mean ~0.01).
 """
 from __future__ import annotations
 
@@ -59,7 +64,7 @@ class HASPoseTask:
 
     sigma: float = 2.0
     pixel_scale: float = 1.0
-    loss_name: str = "mse"
+    loss_name: str = "mse"         # the paper's; or spatial_ce (the demo's)
     selection_metric: str = "mpjpe2d"
     higher_is_better: bool = False
     metric_names: tuple = ("mpjpe2d",)
@@ -77,11 +82,19 @@ class HASPoseTask:
 
     def heatmap_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         lab = self._labels(out, y)
-        if out.dim() == 4:
-            return F.mse_loss(out.float(), has_targets(lab.float(), *out.shape[-2:], self.sigma))
-        T = out.shape[0]
-        target = has_targets(lab.flatten(0, 1).float(), *out.shape[-2:], self.sigma)
-        return F.mse_loss(out.flatten(0, 1).float(), target)   # mean over bins of each bin's MSE (equal sizes)
+        if out.dim() == 5:                                      # every bin against its label (equal sizes: the
+            out, lab = out.flatten(0, 1), lab.flatten(0, 1)     # mean over bins of each bin's loss)
+        target = has_targets(lab.float(), *out.shape[-2:], self.sigma)
+        if self.loss_name == "mse":
+            return F.mse_loss(out.float(), target)
+        if self.loss_name == "spatial_ce":
+            n, j = out.shape[:2]
+            t = target.reshape(n, j, -1)
+            valid = (t.sum(-1) > 0).float()                     # [N, J]: joints outside the crop have no target
+            t = t / t.sum(-1, keepdim=True).clamp_min(1e-12)
+            ce = -(t * F.log_softmax(out.reshape(n, j, -1).float(), -1)).sum(-1)
+            return (ce * valid).sum() / valid.sum().clamp_min(1.0)
+        raise ValueError(f"the HAS loss (train.loss) must be 'mse' or 'spatial_ce', not {self.loss_name!r}")
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = self.heatmap_loss(out, y)
@@ -107,7 +120,7 @@ class HASPoseTask:
 
 
 def adapter(train_cfg: dict, train_ds, test_ds) -> HASPoseTask:
-    task = HASPoseTask(sigma=train_cfg.get("heatmap_sigma", 2.0),
+    task = HASPoseTask(sigma=train_cfg.get("heatmap_sigma", 2.0), loss_name=train_cfg.get("loss") or "mse",
                        pixel_scale=float(train_ds.attrs.get("downsample", 1)))
     task.n_classes = cache_n_classes(train_ds, test_ds)
     return task
