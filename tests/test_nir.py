@@ -245,7 +245,7 @@ def test_demo_plans_the_nir_stage(tmp_path):
     wf = copy_project(tmp_path / "wf")
     jobs = planned_jobs(smk(wf, "-n", "--quiet", "rules", pythonpath=sys.path))
     assert jobs["export_nir"] == 1 and jobs["nir_run"] == 1
-    # gesture_plif x3 seeds, gesture_sdnn, pose_sdnn, depth_snn x2, depth_hnn x2
-    assert jobs["nir_check"] == 9
+    # gesture_plif x3 seeds, gesture_sdnn, pose_sdnn, has_snn, has_hybrid_cnn_snn, depth_snn x2, depth_hnn x2
+    assert jobs["nir_check"] == 11
     off = planned_jobs(smk(wf, "-n", "--quiet", "rules", "--config", "nir={'run': False}", pythonpath=sys.path))
     assert "export_nir" not in off and "nir_run" not in off and "nir_check" not in off

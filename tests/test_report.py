@@ -398,7 +398,10 @@ def test_report_renders_in_headless_chromium(report, browser):
     assert len(landing["imgs"]) == 3 and all(i["complete"] and i["width"] > 0 and i["shown"] > 200
                                              for i in landing["imgs"]), landing["imgs"]
     text = landing["text"]
-    assert text.count("synthetic demo data") == 3 and "±" in text and "n = 3" in text, text[:2000]
+    # one data line per task; the pose task names both of its synthetic trees (dhp19, and dhp19_has for the hybrid
+    # ANN-SNN paper's models)
+    assert text.count("Data: synthetic demo data") == 3 and "synthetic demo data (dhp19_has" in text, text[:3000]
+    assert "±" in text and "n = 3" in text, text[:2000]
     assert "Lava vs PyTorch" in text and "layers bit-exact" in text and "published:" in text, text[:2000]
     assert "fp32 arithmetic, 45 nm" in text and "gesture_plif" in text and "pose_cnn" in text
     landing_shot = chrome.screenshot(shots_dir / "report_landing.png")
