@@ -206,22 +206,6 @@ def predict_gesture(model, blob, summary, events, desc, recording, out_dir, wind
     return res
 
 
-def _pose_frame_times(events, start: int, stop: int, pre: dict, path) -> tuple[np.ndarray, int]:
-    """(times of the events the official preprocessing keeps, its events per frame): frame f of
-    :func:`evsnn.tasks.pose.preprocess.preprocess_events` holds the kept events ``f * n`` to ``(f + 1) * n - 1``."""
-    from evsnn.tasks.pose import preprocess as pp
-
-    kw = {"hot_pixel_threshold": pre.get("hot_pixel_threshold", pp.HOT_PIXEL_THRESHOLD),
-          "ba_dt": pre.get("ba_dt", pp.BA_DT_US), "masks": pp.IR_MASKS, "stats": {},
-          "ba_filter": pre.get("ba_filter", "current")}
-    sl = pp.select_window(events["t"], start, stop, path)
-    if pp.resolve_backend("auto", pp.numba_available) == "numba":
-        _, t = pp._filter_numba(events, sl, **kw)
-    else:
-        _, t = pp._filter_numpy(events[sl], backend="numpy", **kw)
-    return t, int(pre.get("events_per_frame", pp.EVENTS_PER_FRAME)) * pp.NBCAM
-
-
 def _mean(e) -> float:
     return round(float(np.nanmean(e)), 3) if np.isfinite(e).any() else float("nan")
 
@@ -295,7 +279,8 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
     else:
         start, stop = int(t[0]), int(t[-1]) + 1
         vicon = np.full((int((stop - start) // 10_000) + 2, 3, 13), np.nan)
-    dvs, xyz, stats = preprocess_events(events, start, stop, vicon, path=os.fspath(recording), **options)
+    dvs, xyz, stats = preprocess_events(events, start, stop, vicon, path=os.fspath(recording),
+                                          frame_spans=True, **options)
     frames = camera_frames(dvs, cam, k, crop[2:] if crop else None)
     if len(frames) < T:
         raise PredictError(f"{recording} gives {len(frames)} frames of camera {cam} after the preprocessing; the model "
@@ -319,11 +304,8 @@ def predict_pose(model, blob, summary, events, header, desc, recording, out_dir,
     out_npz, out_csv = Path(out_dir) / "predictions.npz", Path(out_dir) / "predictions.csv"
     idx = np.arange(T - 1, len(frames))
     # the time span of each sample: from the first event of its first frame to the last of its last frame
-    kept, per_frame = _pose_frame_times(events, start, stop, pre, os.fspath(recording))
-    if len(kept) // per_frame < len(frames):  # (with labels, the frames may end before the events)
-        raise PredictError(f"{recording}: {len(kept) // per_frame} frames of {per_frame} events after the filters, but "
-                           f"the preprocessing made {len(frames)}")
-    spans = np.stack([kept[(idx - T + 1) * per_frame], kept[(idx + 1) * per_frame - 1]], axis=1)
+    frame_spans = stats["frame_spans_us"]   # (F, 2) first / last kept event of each frame
+    spans = np.stack([frame_spans[idx - T + 1, 0], frame_spans[idx, 1]], axis=1)
     arrays = {}
     true_uv = None
     if gt is not None:

@@ -554,7 +554,8 @@ def _filter_numpy(ev, hot_pixel_threshold, ba_dt, masks, stats, backend, ba_filt
 def preprocess_events(events: np.ndarray, start: int, stop: int, vicon, *, events_per_frame: int = EVENTS_PER_FRAME,
                       hot_pixel_threshold: float = HOT_PIXEL_THRESHOLD, ba_dt: int | None = BA_DT_US,
                       masks=IR_MASKS, k_rounding: str = "matlab", matlab_break_frame: bool = False,
-                      path: str | os.PathLike = "<recording>", backend: str = "auto", ba_filter: str = "current"):
+                      path: str | os.PathLike = "<recording>", backend: str = "auto", ba_filter: str = "current",
+                      frame_spans: bool = False):
     """The official preprocessing of one recording's events (see the module docstring for the steps).
 
     Parameters
@@ -572,6 +573,8 @@ def preprocess_events(events: np.ndarray, start: int, stop: int, vicon, *, event
         preallocation) with NaN labels whenever generation stops on the labels. ``True`` reproduces that frame;
         the default leaves it out.
     backend: ``"auto"``, ``"numba"`` or ``"numpy"`` (identical results).
+    frame_spans: also return, as ``stats["frame_spans_us"]``, the (F, 2) times of the first and the last event of
+        each frame (``python -m evsnn predict`` prints them on its clip; the caches do not keep them).
 
     Returns
     -------
@@ -607,6 +610,9 @@ def preprocess_events(events: np.ndarray, start: int, stop: int, vicon, *, event
         xyz = np.concatenate([xyz, np.full((1,) + xyz.shape[1:], np.nan)])
     stats["frames"] = int(dvs.shape[0])
     stats["events_per_full_frame"] = per_frame
+    if frame_spans:   # frame f holds the kept events f * per_frame .. (f + 1) * per_frame - 1
+        stats["frame_spans_us"] = np.stack([t[0:n_frames * per_frame:per_frame],
+                                            t[per_frame - 1:n_frames * per_frame:per_frame]], axis=1).astype(np.int64)
     return dvs, xyz, stats
 
 
