@@ -65,19 +65,23 @@ def is_slayer(model: nn.Module) -> bool:
 
 
 def _type_name(b) -> str:
-    return f"slayer {type(b).__module__.rsplit('.', 1)[-1]}.{type(b).__name__}"
+    from evsnn.nirx.export import _type_name as type_name
+
+    return type_name(b)
+
+
+# the block kinds NIR expresses (the netx exporter's classification of slayer blocks, evsnn.lava.export.block_kind)
+NIR_KINDS = ("input", "flatten", "conv", "pool", "dense")
 
 
 def _kind(b) -> str | None:
-    from lava.lib.dl.slayer.block import cuba
+    """The kind of a CUBA block that maps to NIR (:data:`NIR_KINDS`), else None."""
+    from evsnn.lava.export import block_kind
 
-    if type(b).__module__ != _BLOCKS + "cuba":
-        return None
-    for cls, kind in ((cuba.Input, "input"), (cuba.Flatten, "flatten"), (cuba.Conv, "conv"), (cuba.Pool, "pool"),
-                      (cuba.Dense, "dense")):
-        if type(b) is cls:
-            return kind
-    return None
+    if type(b).__module__ != _BLOCKS + "cuba" or type(b).__name__ in ("Affine", "Output"):
+        return None   # (Affine: a dense synapse with a non-spiking neuron, which netx counts as dense)
+    kind = block_kind(b)
+    return kind if kind in NIR_KINDS else None
 
 
 def _decays(neuron) -> tuple[np.ndarray, np.ndarray]:
