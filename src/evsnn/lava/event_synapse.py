@@ -141,13 +141,15 @@ def _numba_kernels():
         for ix in range(nw):
             for iy in range(nh):
                 px = U((ix * nh + iy) * nc)
-                n_nz = 0
-                for ci in range(nc):
-                    if x1[px + U(ci)] != 0:
-                        nz[n_nz] = U(ci)
-                        n_nz += 1
-                if n_nz == 0:
+                any_nz = np.int32(0)
+                for ci in range(nc):              # a vectorised OR: most pixels of a sparse step have no message
+                    any_nz |= x1[px + U(ci)]
+                if any_nz == 0:
                     continue
+                n_nz = 0
+                for ci in range(nc):              # branch-free: the index is written, kept when non-zero
+                    nz[n_nz] = U(ci)
+                    n_nz += x1[px + U(ci)] != 0
                 if depthwise:
                     for a in range(ny[iy]):
                         row = kyt[iy, a] * kw
@@ -338,24 +340,26 @@ def event_forward(kind: str, x_whc: np.ndarray, prepared: tuple, stride, padding
     x = np.asarray(x_whc)
     if x.dtype != np.int32:
         x = x.astype(np.int64).astype(np.int32)   # messages are int32 in Lava; reduce like the cast of the sums
+    elif not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
     if kind not in ("conv", "convT", "pool"):
         raise ValueError(f"kind must be conv, convT or pool, not {kind!r}")
     wo, ho, cout = (int(v) for v in out_shape)
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    tkind = "convT" if kind == "convT" else "conv"
     tables = prepared[3] if len(prepared) > 3 else None
     if tables is None or tables[0][0].size != x.shape[1] or tables[1][0].size != x.shape[0]:
+        (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+        tkind = "convT" if kind == "convT" else "conv"
         tables = (tap_table(tkind, x.shape[1], ho, wt.shape[1], sh, ph, dh),
                   tap_table(tkind, x.shape[0], wo, wt.shape[2], sw, pw, dw))
-    if resolve_backend(backend, numba_available) == "numpy":
-        return _wrap(_numpy_scatter(x, wt, cg, og, tables, (wo, ho, cout)), acc_bits)
+    wrap_bits = int(acc_bits) if acc_bits and acc_bits < 32 else 0
+    if backend != "auto":
+        resolve_backend(backend, numba_available)       # an unknown backend, or numba asked for and not loading
+    kernel = _numba_kernels() if backend != "numpy" else None
+    if kernel is None:
+        return _wrap(_numpy_scatter(x, wt, cg, og, tables, (wo, ho, cout)), wrap_bits)
     out = np.zeros((wo, ho, cout), dtype=np.int32)
-    if len(prepared) > 4:
-        ky_order, wc = prepared[4], prepared[5]
-    else:
-        ky_order, wc = _column_layout(kind, wt, sh, dh)
-    _numba_kernels()(np.ascontiguousarray(x), wt, wc, ky_order, cg, og, *tables[0], *tables[1],
-                     int(acc_bits) if acc_bits and acc_bits < 32 else 0, out)
+    ky_order, wc = prepared[4:6] if len(prepared) > 4 else _column_layout(kind, wt, stride[0], dilation[0])
+    kernel(x, wt, wc, ky_order, cg, og, *tables[0], *tables[1], wrap_bits, out)
     return out
 
 
