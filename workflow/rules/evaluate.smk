@@ -24,7 +24,7 @@ for _name in TASKS:
             f"{RES}/logs/evaluate/{{model}}.log",
         benchmark:
             f"{RES}/benchmarks/evaluate/{{model}}.tsv"
-        threads: 2
+        threads: lambda w: model_cfg(w.model)["train"]["threads"]   # the model's CPU threads, as in training
         resources:
             mem_mb=4000,
             runtime=60,
