@@ -76,6 +76,7 @@ def _small_demo_config(wf: Path) -> Path:
     cfg["datasets"]["dvsgesture"]["synthetic"].update(n_train_users=2, n_test_users=1, lightings=["led", "natural"],
                                                       repeats=1)
     cfg["models"][MODEL]["train"]["epochs"] = 2
+    cfg["models"][MODEL]["train"]["threads"] = 2   # not the demo's 1: train.threads must become --cpus-per-task
     cfg["models"][MODEL].pop("seeds", None)  # one run, named gesture_plif
     path = wf / "slurm_test.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -242,7 +243,7 @@ def test_rule_resources_reach_sbatch(runs):
         # gpu=0 (the model trains on the CPU) must not turn into --gpus / --gres
         assert res.get("gpu", "0") == "0" and "--gpus" not in call and "--gres" not in call, call
     train = next(job for rule, job in runs.planned.items() if rule.startswith("train"))
-    assert train["threads"] == 2 and train["resources"]["gpu"] == "0"
+    assert train["threads"] == 2 and train["resources"]["gpu"] == "0"          # the config's train.threads
 
 
 def _h5_contents(path: Path) -> dict:
