@@ -23,6 +23,9 @@ modes (bit for bit). The target, at least 3x fewer seconds per step, is checked 
 run also pays Lava's own per-step cost (one OS process per synapse and per neuron, message copies, the sigma-delta
 neurons' dense numpy updates), which no synapse can remove; both are printed.
 
+Both modes' whole runs use evsnn's fused sigma-delta neuron step (:mod:`evsnn.lava.sigma_delta`); a last table
+times it against Lava's own numpy neuron update on the full-size layer shapes (same integers).
+
 Run: ``python benchmarks/bench_lava_event.py [--samples N] [--full-steps N] [--skip-full]``. One thread per numeric
 library; Lava's workers are separate processes, so the whole-run time depends on the cores free.
 """
@@ -260,6 +263,51 @@ def crossover(backend: str = "numba", densities=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 
     return rows
 
 
+def neuron_update(repeats: int = 5) -> list[dict]:
+    """Lava's fixed-point sigma-delta update (``PySigmaDeltaModelFixed.dynamics`` and the shift, the reference) vs
+    evsnn's fused step (:mod:`evsnn.lava.sigma_delta`) on the full-size DHP19 SDNN's layer shapes (W, H, C), a
+    trained-like state (25 % of the inputs non-zero); the messages and state compared bit for bit."""
+    from lava.proc.sdn.models import PySigmaDeltaModelFixed
+    from lava.proc.sdn.process import ActivationMode
+
+    from evsnn.lava import sigma_delta
+
+    if not sigma_delta.warm():
+        print("\nsigma-delta neuron update: numba not available, Lava's own update runs (no comparison)")
+        return []
+    rng = np.random.default_rng(0)
+    rows = []
+    for shape in ((344, 260, 16), (172, 130, 32), (86, 65, 64)):
+        a = (rng.integers(-4096, 4096, shape) * (rng.random(shape) < 0.25)).astype(np.int32)
+        state = {"sigma": rng.integers(-65536, 65536, shape).astype(np.int32), "act": np.zeros(shape, np.int32),
+                 "residue": np.zeros(shape, np.int32), "error": np.zeros(shape, np.int32),
+                 "vth": np.array([0], np.int32), "bias": rng.integers(-256, 256, shape).astype(np.int32)}
+        lava = object.__new__(PySigmaDeltaModelFixed)
+        for k, v in state.items():
+            setattr(lava, k, v.copy())
+        lava.act_mode, lava.cum_error, lava.state_exp = ActivationMode.RELU, np.array([False]), np.array([6], np.int32)
+        ours = {k: v.copy() for k, v in state.items()}
+        t_ref = t_ours = float("inf")
+        same = True
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            want = np.right_shift(lava.dynamics(a), lava.state_exp)
+            t1 = time.perf_counter()
+            got = sigma_delta.sigma_delta_step(a, ours, relu=True, cum_error=False, state_exp=6)
+            t2 = time.perf_counter()
+            t_ref, t_ours = min(t_ref, t1 - t0), min(t_ours, t2 - t1)
+            same &= np.array_equal(got, want) and all(np.array_equal(ours[k], getattr(lava, k))
+                                                       for k in ("sigma", "act", "residue"))
+        rows.append({"shape": "x".join(map(str, shape)), "lava_ms": round(t_ref * 1e3, 2),
+                     "fused_ms": round(t_ours * 1e3, 2), "speedup": round(t_ref / t_ours, 1),
+                     "identical": "yes" if same else "NO"})
+    print("\n### Sigma-delta neuron update per step: Lava's numpy model vs evsnn's fused step (full-size layer "
+          "shapes W x H x C)\n")
+    print(markdown_table(rows, [("shape", "layer"), ("lava_ms", "Lava numpy ms"), ("fused_ms", "fused ms"),
+                                ("speedup", "speed-up"), ("identical", "messages and state identical")]))
+    return rows
+
+
 def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     head = "| " + " | ".join(title for _, title in columns) + " |"
     sep = "|" + "|".join("---" for _ in columns) + "|"
@@ -306,6 +354,7 @@ def main(samples: int = 4, full_samples: int = 1, repeats: int = 3, skip_full: b
                                 ("input_nonzero_fraction", "non-zero input fraction"),
                                 ("identical_to_straightforward", "outputs identical to dense"),
                                 ("target_met", f"target >= {TARGET:g}x met")]))
+    neuron_update()
     return rows
 
 

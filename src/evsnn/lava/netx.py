@@ -57,7 +57,7 @@ from lava.proc.sdn.models import PyDeltaModelFixed, PySigmaDeltaModelFixed, PySi
 from lava.proc.sdn.process import ActivationMode, Delta, Sigma, SigmaDelta
 
 from evsnn.errors import FormatError, reading_hdf5
-from evsnn.lava import event_synapse
+from evsnn.lava import event_synapse, sigma_delta
 
 SUPPORTED_TYPES = ("input", "conv", "pool", "convT", "flatten", "dense")
 SPIKE_EXP = 6      # netx's default: graded spikes carry 6 fractional bits more than the 1/64 weight grid
@@ -629,7 +629,31 @@ class _ScheduledReset:
 
 @implements(proc=SigmaDeltaReset, protocol=LoihiProtocol)
 class PySigmaDeltaResetModelFixed(_ScheduledReset, PySigmaDeltaModelFixed):
+    """Lava's fixed-point sigma-delta step with the scheduled reset, computed by the fused kernel of
+    :mod:`evsnn.lava.sigma_delta` (the same integers in one pass) where it serves, else by Lava's numpy update.
+    ``steps_fused`` / ``steps_numpy`` count the steps of each."""
+
     RESET_STATE = ("sigma", "act", "residue", "error")
+    steps_fused = steps_numpy = 0
+
+    def run_spk(self) -> None:
+        if _reset_due(self):
+            for name in self.RESET_STATE:
+                getattr(self, name)[...] = 0
+        a_in = self.a_in.recv()
+        s_out = None
+        if self.act_mode in (ActivationMode.RELU, ActivationMode.UNIT) and np.size(self.state_exp) == 1 \
+                and np.size(self.cum_error) == 1:
+            state = {name: getattr(self, name) for name in ("sigma", "act", "residue", "error", "vth", "bias")}
+            s_out = sigma_delta.sigma_delta_step(a_in, state, relu=self.act_mode == ActivationMode.RELU,
+                                                 cum_error=bool(np.ravel(self.cum_error)[0]),
+                                                 state_exp=int(np.ravel(self.state_exp)[0]))
+        if s_out is None:
+            s_out = np.right_shift(self.dynamics(a_in), self.state_exp)
+            self.steps_numpy += 1
+        else:
+            self.steps_fused += 1
+        self.s_out.send(s_out)
 
 
 @implements(proc=DeltaReset, protocol=LoihiProtocol)
@@ -793,6 +817,7 @@ def load_network(path: str | os.PathLike, *, reset_interval: int = 0, input_shap
     synapse = event_synapse.resolve_mode(synapse)
     if synapse != "dense":
         event_synapse.warm()   # compiled once here: Lava's workers are forked from this process
+    sigma_delta.warm()
     path = os.fspath(path)
     specs = _validate(read_layers(path), path, input_shape)
     blocks: list[AbstractBlock] = []
