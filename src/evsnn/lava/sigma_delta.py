@@ -1,8 +1,8 @@
 """A fused sigma-delta neuron step: Lava's fixed-point SigmaDelta update in one pass over the neurons.
 
-Lava's ``PySigmaDeltaModelFixed`` (lava-nc/lava@96db6ee src/lava/proc/sdn/models.py:33-160, 263-285) computes a step
-as about ten whole-array numpy operations: ``sigma = a_in + sigma``, ``act = relu(sigma + bias)`` (or without the
-ReLU), ``delta = act - act_prev + residue``, the message ``delta`` where ``|delta| >= vth`` (with ``cum_error``:
+Lava's ``PySigmaDeltaModelFixed`` (lava-nc/lava@174f46d src/lava/proc/sdn/models.py:33-156, 260-284; the same
+lines in the installed lava-nc 0.10.0) computes a step as about ten whole-array numpy operations: ``sigma = a_in +
+sigma``, ``act = relu(sigma + bias)`` (or without the ReLU), ``delta = act - act_prev + residue``, the message ``delta`` where ``|delta| >= vth`` (with ``cum_error``:
 where the accumulated ``|error + delta| >= vth``, the error then cleared where a message goes out), ``residue =
 delta - message``, and the message shifted right by ``state_exp``. At the full-size DHP19 SDNN (344 x 260 x 16 in the
 first layer) that is ~8 ms per layer and step. :func:`sigma_delta_step` does the same arithmetic in one numba loop,
