@@ -620,10 +620,13 @@ class _ScheduledReset:
     RESET_STATE: tuple[str, ...] = ()
     implements_process = None  # inherits Lava's fixed_pt model (tags, types); re-bound to the reset process
 
-    def run_spk(self) -> None:
+    def _reset_if_due(self) -> None:
         if _reset_due(self):
             for name in self.RESET_STATE:
                 getattr(self, name)[...] = 0
+
+    def run_spk(self) -> None:
+        self._reset_if_due()
         super().run_spk()
 
 
@@ -637,9 +640,7 @@ class PySigmaDeltaResetModelFixed(_ScheduledReset, PySigmaDeltaModelFixed):
     steps_fused = steps_numpy = 0
 
     def run_spk(self) -> None:
-        if _reset_due(self):
-            for name in self.RESET_STATE:
-                getattr(self, name)[...] = 0
+        self._reset_if_due()
         a_in = self.a_in.recv()
         s_out = None
         if self.act_mode in (ActivationMode.RELU, ActivationMode.UNIT) and np.size(self.state_exp) == 1 \
