@@ -17,10 +17,9 @@ from tqdm import tqdm
 
 import evsnn
 from evsnn.data import FrameCacheWriter
-from evsnn.errors import DataMissingError, FormatError
+from evsnn.errors import DataMissingError
 from evsnn.events import slice_time
 from evsnn.frames import integrate_fixed_frames
-from evsnn.io import read_events
 from evsnn.manifest import write_manifest
 from evsnn.io.dvsgesture import CLASS_NAMES, list_trials, read_labels
 from evsnn.util import atomic_path, fresh_dir, params_digest
@@ -100,15 +99,11 @@ def build_frames(manifest: dict, frames_cfg: dict, out_train: str, out_test: str
 
 
 def _gesture_events(aedat) -> np.ndarray:
-    # the format comes from the file's content (AEDAT 3.1 in the real dataset; AEDAT 4.0, EVT, ... read the same
-    # way), not from its name
-    events, _ = read_events(aedat)
-    if "c" in events.dtype.names:
-        raise FormatError(aedat, None, "holds events of several cameras; a gesture recording has one")
-    order_ok = events.size < 2 or bool(np.all(np.diff(events["t"]) >= 0))
-    if not order_ok:
-        events = events[np.argsort(events["t"], kind="stable")]
-    return events
+    """A DvsGesture recording's events, read like any recording of the ``recordings`` kind: the format from the
+    file's content (AEDAT 3.1 in the real dataset; AEDAT 4.0, EVT, ... the same way), one camera, sorted by time."""
+    from evsnn.tasks.gesture.recordings import read_recording
+
+    return read_recording(aedat)[0]
 
 
 def write_frame_caches(outs: dict, frames_cfg: dict, sensor: tuple[int, int], attrs: dict, samples: dict,
